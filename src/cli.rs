@@ -1,0 +1,217 @@
+//! Command-line definitions (clap). Flags shared by several commands are
+//! defined once and flattened in, so they mean the same everywhere.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{FixedOffset, NaiveDate};
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+
+use crate::detect::Profile;
+use crate::ingest::InputFormat;
+use crate::output::OutputFormat;
+use crate::settings::{parse_cidr, parse_duration, parse_offset, parse_size, parse_time};
+use crate::time::Micros;
+
+/// Hunt port scans across archived network-session logs.
+#[derive(Debug, Parser)]
+#[command(name = "scanlake", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More diagnostics on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// scanlake's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read network-session logs into the lake.
+    Ingest(IngestArgs),
+    /// Run the port-scan rule over the lake.
+    Detect(DetectArgs),
+    /// Run ad-hoc SQL over the lake's `network_session` table.
+    Query(QueryArgs),
+    /// Write deterministic sample events (for demos, tests and benchmarks).
+    Generate(GenerateArgs),
+}
+
+/// `--lake`.
+#[derive(Debug, Args)]
+pub struct LakeArg {
+    /// The lake: a local folder.
+    #[arg(long, env = "SCANLAKE_LAKE", value_name = "DIR")]
+    pub lake: String,
+}
+
+/// Result output flags.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format [default: from --output's extension, else table on a terminal, else jsonl].
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// Write results to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Query engine flags.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Bound the query engine's memory (e.g. 256MB); larger work spills to disk.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub memory_limit: Option<usize>,
+}
+
+/// Time range flags.
+#[derive(Debug, Args)]
+pub struct RangeArgs {
+    /// Events at or after this time (RFC 3339, e.g. 2024-04-19T00:00:00Z).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub from: Option<Micros>,
+    /// Events before this time (RFC 3339).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub to: Option<Micros>,
+    /// Events of the last DURATION before now (e.g. 1h, 90d).
+    #[arg(long, value_parser = parse_duration, conflicts_with_all = ["from", "to"], value_name = "DURATION")]
+    pub since: Option<Duration>,
+    /// What "now" is for --since (RFC 3339) [default: the clock].
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub now: Option<Micros>,
+}
+
+/// `scanlake ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// Input format.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: InputFormat,
+    /// Write every rejected line (file, line, reason, text) to FILE as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    /// Offset of times written without one.
+    #[arg(long, value_parser = parse_offset, default_value = "+00:00", value_name = "OFFSET")]
+    pub utc_offset: FixedOffset,
+    /// Offset of `[Local Time]` CSV columns (required unless their values carry one).
+    #[arg(long, value_parser = parse_offset, value_name = "OFFSET")]
+    pub local_offset: Option<FixedOffset>,
+    /// Most rows per lake file.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    pub rows_per_file: usize,
+    /// Input files (plain, gzip or zstd); `-` reads stdin.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+}
+
+/// Rule parameters (SPEC 1.3).
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    /// Which semantics decide "external source".
+    #[arg(long, value_enum, default_value = "default")]
+    pub profile: Profile,
+    /// Alert when distinct destination ports in a bin exceed N.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub threshold: u32,
+    /// Bin width.
+    #[arg(long, value_parser = parse_duration, default_value = "5m", value_name = "DURATION")]
+    pub bin: Duration,
+    /// Size cap of AttemptedPorts (the lowest N ports).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_ports: u32,
+    /// Size cap of ReportedBy.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub max_reporters: u32,
+    /// Treat this network as private too (repeatable), e.g. 100.64.0.0/10.
+    #[arg(long, value_parser = parse_cidr, value_name = "CIDR")]
+    pub private: Vec<IpNet>,
+    /// Never alert on sources in this network (repeatable).
+    #[arg(long, value_parser = parse_cidr, value_name = "CIDR")]
+    pub exclude_src: Vec<IpNet>,
+    /// Ignore this destination port (repeatable).
+    #[arg(long, value_name = "PORT")]
+    pub exclude_port: Vec<u16>,
+    /// Only sources whose address starts with PREFIX (repeatable, like srcipaddr_has_any_prefix).
+    #[arg(long, value_name = "PREFIX")]
+    pub src_prefix: Vec<String>,
+    /// Only destinations whose address starts with PREFIX (repeatable).
+    #[arg(long, value_name = "PREFIX")]
+    pub dst_prefix: Vec<String>,
+    /// Only this destination port (repeatable).
+    #[arg(long, value_name = "PORT")]
+    pub dst_port: Vec<u16>,
+    /// Only events with this DvcAction (repeatable).
+    #[arg(long, value_name = "ACTION")]
+    pub dvc_action: Vec<String>,
+    /// Only events with this EventResult.
+    #[arg(long, value_name = "RESULT")]
+    pub event_result: Option<String>,
+}
+
+/// `scanlake detect`.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    /// Run this SQL file instead of the shipped queries/port_scan.sql.
+    #[arg(long, value_name = "FILE")]
+    pub query: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Exit 1 when there is at least one alert (0 when none, 2 on errors).
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+/// `scanlake query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// The SQL; `network_session` is the lake's table.
+    #[arg(value_name = "SQL", required_unless_present = "file")]
+    pub sql: Option<String>,
+    /// Read the SQL from FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "sql")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `scanlake generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Write the events into this lake.
+    #[arg(long, value_name = "DIR", required_unless_present = "csv")]
+    pub lake: Option<String>,
+    /// Write the events as an ASIM CSV export to FILE instead (`-` for stdout).
+    #[arg(long, value_name = "FILE", conflicts_with = "lake")]
+    pub csv: Option<PathBuf>,
+    /// Number of events.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub rows: u64,
+    /// Number of days.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub days: u32,
+    /// First day (UTC).
+    #[arg(long, default_value = "2024-04-19", value_name = "DATE")]
+    pub start: NaiveDate,
+    /// Random seed.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub seed: u64,
+}

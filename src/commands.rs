@@ -1,0 +1,171 @@
+//! What each subcommand does: turns parsed flags into library calls and
+//! prints the results.
+
+use std::time::Instant;
+
+use crate::cli::{Command, DetectArgs, GenerateArgs, IngestArgs, QueryArgs, RangeArgs};
+use crate::detect::{RuleParams, RuleQuery, SessionFilters, TimeRange};
+use crate::engine::{self, EngineOptions};
+use crate::error::{Error, Result};
+use crate::generate::{self, GeneratorConfig};
+use crate::ingest::{self, IngestOptions, asim::TimeRules};
+use crate::lake::LakeLocation;
+use crate::output::{self, OutputFormat};
+use crate::settings::time_range;
+
+/// How a command ended, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Finished; nothing to signal.
+    Done,
+    /// `detect` finished with this many alerts.
+    Alerts(usize),
+}
+
+/// Runs one command.
+pub async fn run(command: Command) -> Result<Outcome> {
+    match command {
+        Command::Ingest(args) => ingest(args).await,
+        Command::Detect(args) => detect(args).await,
+        Command::Query(args) => query(args).await,
+        Command::Generate(args) => generate(args).await,
+    }
+}
+
+async fn ingest(args: IngestArgs) -> Result<Outcome> {
+    let lake = LakeLocation::parse(&args.lake.lake, true)?;
+    let options = IngestOptions {
+        format: args.format,
+        rejects: args.rejects,
+        times: TimeRules {
+            utc_columns: args.utc_offset,
+            local_columns: args.local_offset,
+        },
+        rows_per_file: args.rows_per_file,
+    };
+    let started = Instant::now();
+    let summary = ingest::ingest(&lake, &args.inputs, &options).await?;
+    println!("{}", summary.line());
+    tracing::info!("ingest took {:.2} s", started.elapsed().as_secs_f64());
+    match summary.failed.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(Outcome::Done),
+    }
+}
+
+fn resolve_range(range: &RangeArgs) -> Result<TimeRange> {
+    let now = range
+        .now
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
+    time_range(range.from, range.to, range.since, now)
+}
+
+async fn detect(args: DetectArgs) -> Result<Outcome> {
+    let lake = LakeLocation::parse(&args.lake.lake, false)?;
+    let rule = args.rule;
+    let params = RuleParams {
+        profile: rule.profile,
+        threshold: rule.threshold,
+        bin: rule.bin,
+        max_ports: rule.max_ports,
+        max_reporters: rule.max_reporters,
+        range: resolve_range(&args.range)?,
+        private: rule.private,
+        exclude_src: rule.exclude_src,
+        exclude_ports: rule.exclude_port,
+        filters: SessionFilters {
+            src_prefixes: rule.src_prefix,
+            dst_prefixes: rule.dst_prefix,
+            dst_ports: rule.dst_port,
+            dvc_actions: rule.dvc_action,
+            event_result: rule.event_result,
+        },
+    };
+    let query = match args.query {
+        Some(path) => RuleQuery {
+            name: path.display().to_string(),
+            sql: std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?,
+        },
+        None => RuleQuery::default(),
+    };
+    let started = Instant::now();
+    let ctx = engine::open(
+        &lake,
+        &EngineOptions {
+            memory_limit: args.engine.memory_limit,
+        },
+    )
+    .await?;
+    let detection = crate::detect::detect(&ctx, &query, &params).await?;
+    for (label, removed) in &detection.exclusions {
+        tracing::info!("exclusion {label}: removed {removed} events");
+    }
+    let alerts = &detection.alerts;
+    tracing::info!(
+        "{} alerts (profile {}) in {:.2} s",
+        alerts.rows(),
+        params.profile.name(),
+        started.elapsed().as_secs_f64()
+    );
+    let format = OutputFormat::choose(args.output.format, args.output.output.as_deref());
+    output::write(
+        &alerts.schema,
+        &alerts.batches,
+        format,
+        args.output.output.as_deref(),
+    )?;
+    Ok(if args.exit_code {
+        Outcome::Alerts(alerts.rows())
+    } else {
+        Outcome::Done
+    })
+}
+
+async fn query(args: QueryArgs) -> Result<Outcome> {
+    let lake = LakeLocation::parse(&args.lake.lake, false)?;
+    let (name, sql) = match (&args.file, args.sql) {
+        (Some(path), _) => (
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
+        ),
+        (None, Some(sql)) => ("ad-hoc query".to_string(), sql),
+        (None, None) => return Err(Error::parameter("SQL", "", "give the SQL or --file")),
+    };
+    let ctx = engine::open(
+        &lake,
+        &EngineOptions {
+            memory_limit: args.engine.memory_limit,
+        },
+    )
+    .await?;
+    let result = engine::run_sql(&ctx, &name, &sql, None).await?;
+    let format = OutputFormat::choose(args.output.format, args.output.output.as_deref());
+    output::write(
+        &result.schema,
+        &result.batches,
+        format,
+        args.output.output.as_deref(),
+    )?;
+    Ok(Outcome::Done)
+}
+
+async fn generate(args: GenerateArgs) -> Result<Outcome> {
+    let config = GeneratorConfig {
+        rows: args.rows,
+        days: args.days,
+        start: args.start,
+        seed: args.seed,
+    };
+    let planted = match (&args.lake, &args.csv) {
+        (_, Some(path)) => generate::write_csv(&config, path)?,
+        (Some(lake), None) => {
+            generate::write_lake(&config, &LakeLocation::parse(lake, true)?).await?
+        }
+        (None, None) => return Err(Error::parameter("output", "", "give --lake or --csv")),
+    };
+    tracing::info!(
+        "generated {} events with {planted} planted scenarios",
+        config.rows
+    );
+    Ok(Outcome::Done)
+}

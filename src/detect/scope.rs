@@ -1,0 +1,170 @@
+//! `im_network_session`: the lake's events in scope for a detection, like
+//! Sentinel's `_Im_NetworkSession(starttime, endtime, …)` parser function.
+//! Every filter is a typed DataFusion expression built from validated
+//! values; nothing a user types becomes SQL text.
+
+use std::net::IpAddr;
+use std::ops::Not;
+
+use datafusion::common::ScalarValue;
+use datafusion::dataframe::DataFrame;
+use datafusion::functions::string::expr_fn::starts_with;
+use datafusion::logical_expr::{Expr, ident, lit};
+use datafusion::prelude::SessionContext;
+use ipnet::IpNet;
+
+use crate::detect::params::{Profile, RuleParams, SessionFilters, TimeRange};
+use crate::error::Result;
+use crate::lake::schema::{PARTITION_COLUMN, TABLE};
+use crate::time::{Micros, utc_date};
+
+/// Name of the scoped view the rule's SQL reads.
+pub const VIEW: &str = "im_network_session";
+
+/// One exclusion and the expression that matches the events it removes.
+pub struct Exclusion {
+    /// How the user wrote it (`src 1.2.3.0/24`, `port 443`).
+    pub label: String,
+    /// True for the events it removes (never null).
+    pub matches: Expr,
+}
+
+/// The events in time range and filters, with `SrcIsExternal` set by the
+/// profile and the private additions, before exclusions.
+pub async fn base(ctx: &SessionContext, params: &RuleParams) -> Result<DataFrame> {
+    let mut df = ctx.table(TABLE).await?;
+    for filter in range_filters(params.range)
+        .into_iter()
+        .chain(session_filters(&params.filters))
+    {
+        df = df.filter(filter)?;
+    }
+    let flag = match params.profile {
+        Profile::Default => ident("SrcIsExternal"),
+        Profile::Sentinel => ident("SrcIsExternalSentinel"),
+    };
+    let external = match any(params.private.iter().map(cidr)) {
+        Some(private) => flag.and(private.not()),
+        None => flag,
+    };
+    Ok(df.with_column("SrcIsExternal", external)?)
+}
+
+/// The exclusions of `params`, each with its matching expression.
+pub fn exclusions(params: &RuleParams) -> Vec<Exclusion> {
+    let src = params.exclude_src.iter().map(|net| Exclusion {
+        label: format!("source {net}"),
+        matches: cidr(net),
+    });
+    let ports = params.exclude_ports.iter().map(|&port| Exclusion {
+        label: format!("port {port}"),
+        matches: ident("DstPortNumber")
+            .is_not_null()
+            .and(ident("DstPortNumber").eq(lit(i32::from(port)))),
+    });
+    src.chain(ports).collect()
+}
+
+/// [`base`] minus the exclusions: what the rule's SQL reads.
+pub fn apply_exclusions(base: DataFrame, exclusions: &[Exclusion]) -> Result<DataFrame> {
+    match any(exclusions.iter().map(|e| e.matches.clone())) {
+        Some(excluded) => Ok(base.filter(excluded.not())?),
+        None => Ok(base),
+    }
+}
+
+fn timestamp(micros: Micros) -> Expr {
+    lit(ScalarValue::TimestampMicrosecond(
+        Some(micros),
+        Some("UTC".into()),
+    ))
+}
+
+/// `[from, to)` on TimeGenerated, plus the same bounds on the partition
+/// column so only the dates in range are listed and opened.
+fn range_filters(range: TimeRange) -> Vec<Expr> {
+    let mut filters = Vec::new();
+    if let Some(from) = range.from {
+        filters.push(ident("TimeGenerated").gt_eq(timestamp(from)));
+        filters.push(ident(PARTITION_COLUMN).gt_eq(lit(utc_date(from))));
+    }
+    if let Some(to) = range.to {
+        filters.push(ident("TimeGenerated").lt(timestamp(to)));
+        filters.push(ident(PARTITION_COLUMN).lt_eq(lit(utc_date(to - 1))));
+    }
+    filters
+}
+
+fn session_filters(f: &SessionFilters) -> Vec<Expr> {
+    let prefixes = |column: &str, prefixes: &[String]| {
+        any(prefixes
+            .iter()
+            .map(|p| starts_with(ident(column), lit(p.clone()))))
+    };
+    let in_list = |column: &str, values: Vec<Expr>| {
+        (!values.is_empty()).then(|| ident(column).in_list(values, false))
+    };
+    [
+        prefixes("SrcIpAddr", &f.src_prefixes),
+        prefixes("DstIpAddr", &f.dst_prefixes),
+        in_list(
+            "DstPortNumber",
+            f.dst_ports.iter().map(|&p| lit(i32::from(p))).collect(),
+        ),
+        in_list(
+            "DvcAction",
+            f.dvc_actions.iter().map(|a| lit(a.clone())).collect(),
+        ),
+        f.event_result
+            .as_ref()
+            .map(|r| ident("EventResult").eq(lit(r.clone()))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// OR of `exprs`, `None` when there are none.
+fn any(exprs: impl Iterator<Item = Expr>) -> Option<Expr> {
+    exprs.reduce(Expr::or)
+}
+
+/// True when the source address is inside `net` (false, never null, when
+/// the address is of the other family or missing). IPv4 networks also match
+/// IPv4-mapped IPv6 sources, which the lake stores with their IPv4 value.
+fn cidr(net: &IpNet) -> Expr {
+    let between = |column: &str, lo: ScalarValue, hi: ScalarValue| {
+        ident(column)
+            .is_not_null()
+            .and(ident(column).between(lit(lo), lit(hi)))
+    };
+    match (net.network(), net.broadcast()) {
+        (IpAddr::V4(lo), IpAddr::V4(hi)) => between(
+            "SrcIpV4",
+            ScalarValue::UInt32(Some(lo.to_bits())),
+            ScalarValue::UInt32(Some(hi.to_bits())),
+        ),
+        (IpAddr::V6(lo), IpAddr::V6(hi)) => {
+            let (lo, hi) = (lo.to_bits(), hi.to_bits());
+            let (lo_hi, lo_lo, hi_hi, hi_lo) =
+                ((lo >> 64) as u64, lo as u64, (hi >> 64) as u64, hi as u64);
+            if net.prefix_len() <= 64 {
+                between(
+                    "SrcIpV6Hi",
+                    ScalarValue::UInt64(Some(lo_hi)),
+                    ScalarValue::UInt64(Some(hi_hi)),
+                )
+            } else {
+                ident("SrcIpV6Hi")
+                    .is_not_null()
+                    .and(ident("SrcIpV6Hi").eq(lit(ScalarValue::UInt64(Some(lo_hi)))))
+                    .and(between(
+                        "SrcIpV6Lo",
+                        ScalarValue::UInt64(Some(lo_lo)),
+                        ScalarValue::UInt64(Some(hi_lo)),
+                    ))
+            }
+        }
+        _ => lit(false),
+    }
+}

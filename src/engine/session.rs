@@ -1,0 +1,55 @@
+//! The DataFusion session: configuration, memory limit, and the lake table.
+
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{Error, Result};
+use crate::lake::location::LakeLocation;
+use crate::lake::schema::{PARTITION_COLUMN, TABLE, file_schema};
+
+/// Engine settings shared by every command that queries the lake.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Bound on DataFusion's memory pool in bytes; operators spill to disk beyond it.
+    pub memory_limit: Option<usize>,
+}
+
+/// A session with the lake's event table registered as `network_session`.
+pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<SessionContext> {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        // ASIM names are mixed case (`SrcIpAddr`): keep SQL identifiers as written.
+        .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+        .set_bool("datafusion.execution.parquet.reorder_filters", true);
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(bytes) = options.memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
+    }
+    let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    register_lake(&ctx, lake)?;
+    Ok(ctx)
+}
+
+/// Registers the lake's event table: hive partitions `EventDate=YYYY-MM-DD`,
+/// only `*.parquet` files (staged writes are invisible), the lake schema.
+fn register_lake(ctx: &SessionContext, lake: &LakeLocation) -> Result<()> {
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![(PARTITION_COLUMN.to_string(), DataType::Utf8)]);
+    let config = ListingTableConfig::new(lake.table_url()?)
+        .with_listing_options(options)
+        .with_schema(file_schema());
+    let table = ListingTable::try_new(config).map_err(|e| Error::Lake {
+        lake: lake.display.clone(),
+        reason: e.to_string(),
+    })?;
+    ctx.register_table(TABLE, Arc::new(table))?;
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Where source adapters put their output: accepted rows go to the lake
+//! writer in batches, rejected lines go to the rejects report, and skipped
+//! records are counted by reason.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use arrow::array::RecordBatch;
+use tokio::sync::mpsc::Sender;
+
+use crate::error::{Error, Result};
+use crate::lake::schema::{SessionBatchBuilder, SessionRow};
+
+/// How many rejected lines are printed to stderr before only counting.
+const SHOWN_REJECTS: u64 = 20;
+/// The longest raw line kept in the rejects file.
+const MAX_RAW_BYTES: usize = 1024 * 1024;
+
+/// Counts for one input.
+#[derive(Debug, Default, Clone)]
+pub struct InputCounts {
+    /// The format the input was read as.
+    pub format: &'static str,
+    /// Records accepted as events.
+    pub accepted: u64,
+    /// Records rejected (with file, line and reason).
+    pub rejected: u64,
+    /// Records skipped on purpose, by reason (not events of this schema).
+    pub skipped: BTreeMap<String, u64>,
+    /// Column or field names that are not ASIM columns and were ignored.
+    pub unknown_columns: BTreeSet<String>,
+}
+
+impl InputCounts {
+    /// Records read: accepted, rejected or skipped.
+    pub fn read(&self) -> u64 {
+        self.accepted + self.rejected + self.skipped.values().sum::<u64>()
+    }
+}
+
+/// The rejects report: every rejected line with file, line and reason, on
+/// stderr (the first few) and in an optional JSON-lines file (all of them).
+pub struct Rejects {
+    file: Option<(PathBuf, BufWriter<File>)>,
+    /// Rejected lines so far, across inputs.
+    pub total: u64,
+}
+
+impl Rejects {
+    /// A report that also writes every rejected line to `path`.
+    pub fn new(path: Option<PathBuf>) -> Result<Self> {
+        let file = match path {
+            Some(p) => {
+                let f = File::create(&p).map_err(|e| Error::io(&p, e))?;
+                Some((p, BufWriter::new(f)))
+            }
+            None => None,
+        };
+        Ok(Self { file, total: 0 })
+    }
+
+    fn record(&mut self, input: &str, line: u64, reason: &str, raw: &[u8]) -> Result<()> {
+        self.total += 1;
+        if self.total <= SHOWN_REJECTS {
+            tracing::warn!("{input}:{line}: rejected: {reason}");
+        } else if self.total == SHOWN_REJECTS + 1 && self.file.is_none() {
+            tracing::warn!(
+                "more rejected lines are counted, not shown; --rejects FILE keeps them all"
+            );
+        }
+        if let Some((path, out)) = &mut self.file {
+            let truncated = raw.len() > MAX_RAW_BYTES;
+            let raw = String::from_utf8_lossy(&raw[..raw.len().min(MAX_RAW_BYTES)]);
+            let entry = serde_json::json!({
+                "input": input, "line": line, "reason": reason, "raw": raw, "truncated": truncated,
+            });
+            writeln!(out, "{entry}").map_err(|e| Error::io(path.clone(), e))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the rejects file.
+    pub fn finish(&mut self) -> Result<()> {
+        if let Some((path, out)) = &mut self.file {
+            out.flush().map_err(|e| Error::io(path.clone(), e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The destination of one input's records.
+pub struct Sink<'r> {
+    /// The input being read, for messages.
+    pub input: String,
+    /// This input's counts.
+    pub counts: InputCounts,
+    builder: SessionBatchBuilder,
+    batch_rows: usize,
+    batches: &'r Sender<RecordBatch>,
+    rejects: &'r mut Rejects,
+}
+
+impl<'r> Sink<'r> {
+    /// A sink for `input` that hands batches of `batch_rows` to the writer.
+    pub fn new(
+        input: &str,
+        batch_rows: usize,
+        batches: &'r Sender<RecordBatch>,
+        rejects: &'r mut Rejects,
+    ) -> Self {
+        Self {
+            input: input.to_string(),
+            counts: InputCounts::default(),
+            builder: SessionBatchBuilder::default(),
+            batch_rows: batch_rows.max(1),
+            batches,
+            rejects,
+        }
+    }
+
+    /// Accepts one event.
+    pub fn row(&mut self, row: &SessionRow<'_>) -> Result<()> {
+        self.builder.append(row);
+        self.counts.accepted += 1;
+        if self.builder.len() >= self.batch_rows {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Rejects the record at `line` for `reason`; `raw` is the line as read.
+    pub fn reject(&mut self, line: u64, reason: &str, raw: &[u8]) -> Result<()> {
+        self.counts.rejected += 1;
+        self.rejects.record(&self.input, line, reason, raw)
+    }
+
+    /// Counts a record that is deliberately not an event (e.g. another
+    /// Windows event id, or a NODATA flow record).
+    pub fn skip(&mut self, reason: &str) {
+        *self.counts.skipped.entry(reason.to_string()).or_default() += 1;
+    }
+
+    /// Notes a column that is ignored.
+    pub fn unknown_column(&mut self, name: &str) {
+        if !self.counts.unknown_columns.contains(name) {
+            self.counts.unknown_columns.insert(name.to_string());
+        }
+    }
+
+    /// Hands the pending rows to the writer.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.builder.is_empty() {
+            return Ok(());
+        }
+        let batch = self.builder.finish();
+        self.batches.blocking_send(batch).map_err(|_| Error::Input {
+            input: self.input.clone(),
+            reason: "the lake writer stopped".into(),
+        })
+    }
+
+    /// Flushes and returns this input's counts.
+    pub fn finish(mut self) -> Result<InputCounts> {
+        self.flush()?;
+        Ok(self.counts)
+    }
+}

@@ -1,0 +1,7 @@
+//! The Parquet lake: schema, location and partitioned writing.
+
+pub mod location;
+pub mod schema;
+pub mod writer;
+
+pub use location::LakeLocation;

@@ -1,0 +1,47 @@
+//! The `scanlake` binary: parse flags, set up logging and the runtime, run
+//! the command, map the result to an exit code (0 ok, 1 alerts with
+//! `--exit-code`, 2 error).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use scanlake::Outcome;
+use scanlake::cli::Cli;
+use tracing::Level;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => Level::ERROR,
+        (false, 0) => Level::INFO,
+        (false, 1) => Level::DEBUG,
+        (false, _) => Level::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .without_time()
+        .with_target(false)
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(scanlake::run(cli.command)) {
+        Ok(Outcome::Alerts(n)) if n > 0 => ExitCode::from(1),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
