@@ -114,9 +114,6 @@ pub fn write(
                 writer.write(batch)?;
             }
             writer.finish()?;
-            if batches.is_empty() {
-                write!(sink, "[]").map_err(io_error)?;
-            }
             writeln!(sink).map_err(io_error)?;
         }
         OutputFormat::Jsonl => {

@@ -1,1 +1,9 @@
+//! Integration tests: they drive the real `scanlake` binary.
 
+mod cases;
+mod detect_edges;
+mod formats;
+mod ingest;
+mod sample;
+mod scale;
+mod support;
