@@ -3,6 +3,8 @@
 
 mod text;
 
+use text::Lists;
+
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
@@ -84,7 +86,7 @@ pub fn write(
             writer.close()?;
         }
         OutputFormat::Table => {
-            let (schema, batches) = text::for_text(schema, batches, true)?;
+            let (schema, batches) = text::for_text(schema, batches, Lists::Short)?;
             writeln!(
                 sink,
                 "{}",
@@ -93,7 +95,7 @@ pub fn write(
             .map_err(io_error)?;
         }
         OutputFormat::Csv => {
-            let (text_schema, mut batches) = text::for_text(schema, batches, true)?;
+            let (text_schema, mut batches) = text::for_text(schema, batches, Lists::Json)?;
             if batches.is_empty() {
                 // The header alone says which columns there would have been.
                 batches.push(RecordBatch::new_empty(text_schema));
@@ -106,7 +108,7 @@ pub fn write(
             }
         }
         OutputFormat::Json => {
-            let (_, batches) = text::for_text(schema, batches, false)?;
+            let (_, batches) = text::for_text(schema, batches, Lists::Keep)?;
             let mut writer = arrow::json::WriterBuilder::new()
                 .with_explicit_nulls(true)
                 .build::<_, arrow::json::writer::JsonArray>(&mut sink);
@@ -117,7 +119,7 @@ pub fn write(
             writeln!(sink).map_err(io_error)?;
         }
         OutputFormat::Jsonl => {
-            let (_, batches) = text::for_text(schema, batches, false)?;
+            let (_, batches) = text::for_text(schema, batches, Lists::Keep)?;
             let mut writer = arrow::json::WriterBuilder::new()
                 .with_explicit_nulls(true)
                 .build::<_, arrow::json::writer::LineDelimited>(&mut sink);

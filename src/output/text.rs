@@ -1,5 +1,5 @@
 //! Making batches printable: times as RFC 3339 UTC text, and (for CSV and
-//! tables) lists as JSON array text.
+//! tables) lists as text.
 
 use std::sync::Arc;
 
@@ -11,15 +11,29 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use crate::error::Result;
 use crate::time::format_utc;
 
-/// `schema` and `batches` with timestamps as text, and lists as JSON text when `flatten_lists`.
+/// How lists are shown in text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lists {
+    /// Kept as lists (JSON formats write them as arrays).
+    Keep,
+    /// Whole, as JSON array text (CSV).
+    Json,
+    /// The first few items and a count of the rest (terminal tables).
+    Short,
+}
+
+/// Items shown of a list in a table before "+N more".
+const SHORT_ITEMS: usize = 8;
+
+/// `schema` and `batches` with timestamps as RFC 3339 text and lists as `lists` says.
 pub fn for_text(
     schema: &SchemaRef,
     batches: &[RecordBatch],
-    flatten_lists: bool,
+    lists: Lists,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let convert = |field: &Field| match field.data_type() {
         DataType::Timestamp(_, _) => true,
-        DataType::List(_) | DataType::LargeList(_) => flatten_lists,
+        DataType::List(_) | DataType::LargeList(_) => lists != Lists::Keep,
         _ => false,
     };
     let fields: Vec<Field> = schema
@@ -40,8 +54,8 @@ pub fn for_text(
         for (field, column) in schema.fields().iter().zip(batch.columns()) {
             columns.push(match field.data_type() {
                 DataType::Timestamp(_, _) => timestamps_as_text(column)?,
-                DataType::List(_) | DataType::LargeList(_) if flatten_lists => {
-                    list_as_json(column)?
+                DataType::List(_) | DataType::LargeList(_) if lists != Lists::Keep => {
+                    list_as_text(column, lists)?
                 }
                 _ => column.clone(),
             });
@@ -62,7 +76,7 @@ fn timestamps_as_text(column: &ArrayRef) -> Result<ArrayRef> {
     ))
 }
 
-fn list_as_json(column: &ArrayRef) -> Result<ArrayRef> {
+fn list_as_text(column: &ArrayRef, lists: Lists) -> Result<ArrayRef> {
     let list = cast(
         column,
         &DataType::List(Arc::new(Field::new_list_field(
@@ -89,14 +103,24 @@ fn list_as_json(column: &ArrayRef) -> Result<ArrayRef> {
                 let text = formatter.value(j).to_string();
                 if values.is_null(j) {
                     "null".to_string()
-                } else if quoted {
+                } else if quoted && lists == Lists::Json {
                     serde_json::Value::String(text).to_string()
                 } else {
                     text
                 }
             })
             .collect();
-        texts.push(Some(format!("[{}]", items.join(","))));
+        texts.push(Some(match lists {
+            Lists::Short if items.len() > SHORT_ITEMS => {
+                format!(
+                    "{}, … (+{} more)",
+                    items[..SHORT_ITEMS].join(", "),
+                    items.len() - SHORT_ITEMS
+                )
+            }
+            Lists::Short => items.join(", "),
+            _ => format!("[{}]", items.join(",")),
+        }));
     }
     Ok(Arc::new(StringArray::from(texts)))
 }
