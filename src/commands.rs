@@ -45,6 +45,25 @@ async fn ingest(args: IngestArgs) -> Result<Outcome> {
     };
     let started = Instant::now();
     let summary = ingest::ingest(&lake, &args.inputs, &options).await?;
+    for (format, (inputs, counts)) in summary.by_format() {
+        let skipped: Vec<String> = counts
+            .skipped
+            .iter()
+            .map(|(reason, n)| format!("{n} {reason}"))
+            .collect();
+        tracing::info!(
+            "{format}: {inputs} inputs, {} read, {} accepted, {} rejected{}{}",
+            counts.read(),
+            counts.accepted,
+            counts.rejected,
+            if skipped.is_empty() {
+                ""
+            } else {
+                ", skipped: "
+            },
+            skipped.join(", ")
+        );
+    }
     println!("{}", summary.line());
     tracing::info!("ingest took {:.2} s", started.elapsed().as_secs_f64());
     match summary.failed.into_iter().next() {

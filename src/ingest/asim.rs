@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::ingest::sink::Sink;
+use crate::ingest::values::{Record, json_lines, parse_count, parse_int, parse_port};
 use crate::lake::schema::SessionRow;
 use crate::time::parse_timestamp;
 
@@ -99,23 +100,6 @@ fn split_header(header: &str) -> (&str, bool) {
     }
 }
 
-/// A value that parses as an integer of the column's range. JSON writers
-/// sometimes emit whole numbers as `443.0`; those are accepted.
-fn parse_int(text: &str, min: i64, max: i64) -> Result<i64, String> {
-    let t = text.trim();
-    let value = t.parse::<i64>().ok().or_else(|| {
-        t.parse::<f64>()
-            .ok()
-            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-            .map(|f| f as i64)
-    });
-    match value {
-        Some(v) if (min..=max).contains(&v) => Ok(v),
-        Some(v) => Err(format!("{v} is out of range {min}..={max}")),
-        None => Err(format!("invalid number `{t}`")),
-    }
-}
-
 /// How times without an offset are read.
 #[derive(Debug, Clone, Copy)]
 pub struct TimeRules {
@@ -146,8 +130,8 @@ fn set<'a>(
         };
         parse_timestamp(v, offset)
     };
-    let port = |v: &str| parse_int(v, 0, 65_535).map(|p| p as i32);
-    let count = |v: &str| parse_int(v, 0, i64::MAX);
+    let port = parse_port;
+    let count = parse_count;
     let named = |name: &str, r: Result<i64, String>| r.map_err(|e| format!("{name}: {e}"));
     match column {
         Column::TimeGenerated => {
@@ -308,50 +292,16 @@ fn input_error(sink: &Sink<'_>, e: csv::Error) -> Error {
 }
 
 /// Reads ASIM JSON lines: one object per line with ASIM field names.
-pub fn read_json(mut reader: impl BufRead, sink: &mut Sink<'_>, rules: TimeRules) -> Result<()> {
+pub fn read_json(reader: impl BufRead, sink: &mut Sink<'_>, rules: TimeRules) -> Result<()> {
     sink.counts.format = "asim-json";
-    let mut buf = Vec::new();
-    let mut line = 0u64;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::Input {
-                input: sink.input.clone(),
-                reason: format!("line {}: {e}", line + 1),
-            })?;
-        if n == 0 {
-            break;
-        }
-        line += 1;
-        let text = buf.trim_ascii();
-        if text.is_empty() {
-            continue;
-        }
-        let parsed = std::str::from_utf8(text)
-            .map_err(|_| "invalid UTF-8".to_string())
-            .and_then(|t| {
-                serde_json::from_str::<serde_json::Map<String, Value>>(t)
-                    .map_err(|e| format!("invalid JSON object: {e}"))
-            });
-        let object = match parsed {
-            Ok(o) => o,
-            Err(reason) => {
-                sink.reject(line, &reason, text)?;
-                continue;
-            }
-        };
+    json_lines(reader, sink, |object, sink| {
         for key in object.keys() {
             if column(key).is_none() {
                 sink.unknown_column(key);
             }
         }
-        match json_row(&object, rules) {
-            Ok(row) => sink.row(&row)?,
-            Err(reason) => sink.reject(line, &reason, text)?,
-        }
-    }
-    Ok(())
+        json_row(object, rules).map(Record::Row)
+    })
 }
 
 fn json_row(
@@ -396,16 +346,6 @@ mod tests {
         assert_eq!(split_header("\u{feff}SrcIpAddr"), ("SrcIpAddr", false));
         assert_eq!(column("srcipaddr"), Some(Column::SrcIpAddr));
         assert_eq!(column("Computer"), None);
-    }
-
-    #[test]
-    fn numbers() {
-        assert_eq!(parse_int("443", 0, 65535), Ok(443));
-        assert_eq!(parse_int("443.0", 0, 65535), Ok(443));
-        assert!(parse_int("65536", 0, 65535).is_err());
-        assert!(parse_int("-1", 0, 65535).is_err());
-        assert!(parse_int("4x", 0, 65535).is_err());
-        assert!(parse_int("1.5", 0, 65535).is_err());
     }
 
     #[test]

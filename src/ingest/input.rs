@@ -54,6 +54,74 @@ pub fn open(name: &str) -> Result<Input> {
     })
 }
 
+impl Input {
+    /// The whole decompressed content, for formats that need random access
+    /// (.evtx, Parquet).
+    pub fn into_bytes(mut self) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.reader
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::Input {
+                input: self.name.clone(),
+                reason: format!("cannot read: {e}"),
+            })?;
+        Ok(bytes)
+    }
+}
+
+/// An input to read, and whether it was found (in a folder, by a glob)
+/// rather than named on the command line.
+#[derive(Debug, Clone)]
+pub struct Named {
+    /// The file name, or `-`.
+    pub name: String,
+    /// True when found by walking a folder or matching a glob.
+    pub found: bool,
+}
+
+/// Expands the inputs given on the command line: folders are walked (hidden
+/// files skipped), globs are matched, `-` is stdin. Results are sorted.
+pub fn expand(inputs: &[String]) -> Result<Vec<Named>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        let path = std::path::Path::new(input);
+        let named = |name: String, found: bool| Named { name, found };
+        if input == "-" || path.is_file() {
+            out.push(named(input.clone(), false));
+        } else if path.is_dir() {
+            let mut files: Vec<String> = walkdir::WalkDir::new(path)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_entry(|e| {
+                    e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
+                })
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_file())
+                .map(|e| e.path().display().to_string())
+                .collect();
+            files.sort();
+            out.extend(files.into_iter().map(|f| named(f, true)));
+        } else if input.contains(['*', '?', '[']) {
+            let pattern = glob::glob(input)
+                .map_err(|e| Error::parameter("input", input.clone(), e.to_string()))?;
+            let mut files: Vec<String> = pattern
+                .filter_map(|p| p.ok())
+                .filter(|p| p.is_file())
+                .map(|p| p.display().to_string())
+                .collect();
+            if files.is_empty() {
+                return Err(Error::parameter("input", input.clone(), "no files match"));
+            }
+            files.sort();
+            out.extend(files.into_iter().map(|f| named(f, true)));
+        } else {
+            // Opening it reports what is wrong (missing, unreadable).
+            out.push(named(input.clone(), false));
+        }
+    }
+    Ok(out)
+}
+
 /// The first line of `head` that is not blank, without its line ending and
 /// without a UTF-8 byte-order mark.
 pub fn first_line(head: &[u8]) -> &[u8] {

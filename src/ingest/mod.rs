@@ -3,10 +3,16 @@
 //! so parsing and Parquet encoding overlap.
 
 pub mod asim;
+pub mod format;
 pub mod input;
+pub mod ocsf;
 pub mod sink;
+pub mod values;
+pub mod vpc;
+pub mod windows;
+pub mod zeek;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use arrow::array::RecordBatch;
@@ -15,37 +21,8 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::lake::location::LakeLocation;
 use crate::lake::writer::write_from;
+pub use format::InputFormat;
 use sink::{InputCounts, Rejects, Sink};
-
-/// Input formats `ingest` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum InputFormat {
-    /// Recognise the format of each input by its content.
-    Auto,
-    /// ASIM export as CSV (Sentinel / Log Analytics "Export to CSV").
-    AsimCsv,
-    /// ASIM events as JSON lines.
-    AsimJson,
-}
-
-impl InputFormat {
-    /// Recognises the format from the first bytes of an input.
-    pub fn detect(head: &[u8]) -> Option<InputFormat> {
-        let line = input::first_line(head);
-        let text = String::from_utf8_lossy(line);
-        let text = text.trim_start();
-        if text.starts_with('{') {
-            Some(InputFormat::AsimJson)
-        } else if text
-            .split([',', ';', '\t'])
-            .any(|h| h.trim().trim_matches('"').starts_with("TimeGenerated"))
-        {
-            Some(InputFormat::AsimCsv)
-        } else {
-            None
-        }
-    }
-}
 
 /// What `ingest` is asked to do besides the inputs.
 #[derive(Debug, Clone)]
@@ -67,6 +44,8 @@ pub struct IngestSummary {
     pub inputs: Vec<(String, InputCounts)>,
     /// Inputs that could not be read at all, with the reason.
     pub failed: Vec<Error>,
+    /// Files found in folders or by globs that are not logs scanlake reads.
+    pub passed_over: Vec<String>,
     /// Rows written to the lake.
     pub rows_written: u64,
     /// Files written.
@@ -96,6 +75,22 @@ impl IngestSummary {
             .sum()
     }
 
+    /// Counts per format: inputs, read, accepted, rejected, and skips by reason.
+    pub fn by_format(&self) -> BTreeMap<&'static str, (usize, InputCounts)> {
+        let mut out: BTreeMap<&'static str, (usize, InputCounts)> = BTreeMap::new();
+        for (_, counts) in &self.inputs {
+            let (inputs, total) = out.entry(counts.format).or_default();
+            *inputs += 1;
+            total.format = counts.format;
+            total.accepted += counts.accepted;
+            total.rejected += counts.rejected;
+            for (reason, n) in &counts.skipped {
+                *total.skipped.entry(reason.clone()).or_default() += n;
+            }
+        }
+        out
+    }
+
     /// The one-line summary printed at the end of an ingest.
     pub fn line(&self) -> String {
         let unknown: BTreeSet<&str> = self
@@ -119,6 +114,9 @@ impl IngestSummary {
                 unknown.into_iter().collect::<Vec<_>>().join(", ")
             );
         }
+        if !self.passed_over.is_empty() {
+            line += &format!("; {} files passed over (not logs)", self.passed_over.len());
+        }
         if !self.failed.is_empty() {
             line += &format!("; {} inputs failed", self.failed.len());
         }
@@ -132,7 +130,7 @@ pub async fn ingest(
     inputs: &[String],
     options: &IngestOptions,
 ) -> Result<IngestSummary> {
-    let inputs = inputs.to_vec();
+    let inputs = input::expand(inputs)?;
     let options = options.clone();
     let (mut summary, writer) =
         write_from(lake, move |tx| parse_inputs(&inputs, &options, tx)).await?;
@@ -144,64 +142,97 @@ pub async fn ingest(
 }
 
 fn parse_inputs(
-    inputs: &[String],
+    inputs: &[input::Named],
     options: &IngestOptions,
     tx: mpsc::Sender<RecordBatch>,
 ) -> Result<IngestSummary> {
     let mut rejects = Rejects::new(options.rejects.clone())?;
     let mut summary = IngestSummary::default();
-    for name in inputs {
-        let (counts, error) = parse_input(name, options, &tx, &mut rejects);
-        if let Some(counts) = counts {
-            summary.inputs.push((name.clone(), counts));
-        }
-        if let Some(e) = error {
-            tracing::error!("{e}");
-            summary.failed.push(e);
+    for named in inputs {
+        match parse_input(named, options, &tx, &mut rejects) {
+            Parsed::Read(counts, error) => {
+                summary.inputs.push((named.name.clone(), counts));
+                if let Some(e) = error {
+                    tracing::error!("{e}");
+                    summary.failed.push(e);
+                }
+            }
+            Parsed::Failed(e) => {
+                tracing::error!("{e}");
+                summary.failed.push(e);
+            }
+            Parsed::PassedOver => {
+                tracing::warn!(
+                    "{}: not a log format scanlake reads; passed over",
+                    named.name
+                );
+                summary.passed_over.push(named.name.clone());
+            }
         }
     }
     rejects.finish()?;
     Ok(summary)
 }
 
-/// Reads one input. Rows read before a failure (a truncated archive, say)
-/// are kept, and the failure is returned beside the counts.
+/// What became of one input.
+enum Parsed {
+    /// Read, with its counts; rows read before a failure (a truncated
+    /// archive, say) are kept, and the failure comes beside the counts.
+    Read(InputCounts, Option<Error>),
+    /// Could not be opened or read at all.
+    Failed(Error),
+    /// Found in a folder or by a glob, and not a format scanlake reads.
+    PassedOver,
+}
+
 fn parse_input(
-    name: &str,
+    named: &input::Named,
     options: &IngestOptions,
     tx: &mpsc::Sender<RecordBatch>,
     rejects: &mut Rejects,
-) -> (Option<InputCounts>, Option<Error>) {
+) -> Parsed {
+    let name = named.name.as_str();
     let input = match input::open(name) {
         Ok(i) => i,
-        Err(e) => return (None, Some(e)),
+        Err(e) => return Parsed::Failed(e),
     };
-    let format = match options.format {
-        InputFormat::Auto => match InputFormat::detect(&input.head) {
-            Some(f) => f,
-            None => {
-                let reason = "cannot tell the format from the content; pass --format".into();
-                return (
-                    None,
-                    Some(Error::Input {
-                        input: name.to_string(),
-                        reason,
-                    }),
-                );
-            }
-        },
-        f => f,
+    let format = match (options.format, InputFormat::detect(&input.head)) {
+        (InputFormat::Auto, Some(f)) => f,
+        (InputFormat::Auto, None) if named.found => return Parsed::PassedOver,
+        (InputFormat::Auto, None) => {
+            let reason = "cannot tell the format from the content; pass --format".into();
+            return Parsed::Failed(Error::Input {
+                input: name.to_string(),
+                reason,
+            });
+        }
+        (f, _) => f,
     };
     let mut sink = Sink::new(name, options.rows_per_file, tx, rejects);
+    sink.counts.format = format.name();
     let read = match format {
         InputFormat::AsimCsv => asim::read_csv(input.reader, &mut sink, options.times),
         InputFormat::AsimJson | InputFormat::Auto => {
             asim::read_json(input.reader, &mut sink, options.times)
         }
+        InputFormat::ZeekTsv => zeek::read_tsv(input.reader, &mut sink),
+        InputFormat::ZeekJson => zeek::read_json(input.reader, &mut sink),
+        InputFormat::WindowsJson => {
+            windows::json::read(input.reader, &mut sink, options.times.utc_columns)
+        }
+        InputFormat::WindowsXml => windows::xml::read(input.reader, &mut sink),
+        InputFormat::VpcFlow => vpc::read(input.reader, &mut sink),
+        InputFormat::OcsfJson => ocsf::read_json(input.reader, &mut sink),
+        InputFormat::Evtx => input
+            .into_bytes()
+            .and_then(|bytes| windows::evtx::read(bytes, &mut sink)),
+        InputFormat::OcsfParquet => input
+            .into_bytes()
+            .and_then(|bytes| ocsf::read_parquet(bytes, &mut sink)),
     };
     let counts = match sink.finish() {
         Ok(c) => c,
-        Err(e) => return (None, Some(e)),
+        Err(e) => return Parsed::Failed(e),
     };
     tracing::info!(
         "{name}: {} as {}: {} accepted, {} rejected, {} skipped",
@@ -211,5 +242,5 @@ fn parse_input(
         counts.rejected,
         counts.skipped.values().sum::<u64>()
     );
-    (Some(counts), read.err())
+    Parsed::Read(counts, read.err())
 }

@@ -11,6 +11,7 @@ use arrow::array::RecordBatch;
 use tokio::sync::mpsc::Sender;
 
 use crate::error::{Error, Result};
+use crate::ingest::values::{Mapped, Record};
 use crate::lake::schema::{SessionBatchBuilder, SessionRow};
 
 /// How many rejected lines are printed to stderr before only counting.
@@ -61,10 +62,21 @@ impl Rejects {
         Ok(Self { file, total: 0 })
     }
 
-    fn record(&mut self, input: &str, line: u64, reason: &str, raw: &[u8]) -> Result<()> {
+    fn record(
+        &mut self,
+        input: &str,
+        unit: &str,
+        line: u64,
+        reason: &str,
+        raw: &[u8],
+    ) -> Result<()> {
         self.total += 1;
         if self.total <= SHOWN_REJECTS {
-            tracing::warn!("{input}:{line}: rejected: {reason}");
+            if unit == "line" {
+                tracing::warn!("{input}:{line}: rejected: {reason}");
+            } else {
+                tracing::warn!("{input}: {unit} {line}: rejected: {reason}");
+            }
         } else if self.total == SHOWN_REJECTS + 1 && self.file.is_none() {
             tracing::warn!(
                 "more rejected lines are counted, not shown; --rejects FILE keeps them all"
@@ -73,9 +85,13 @@ impl Rejects {
         if let Some((path, out)) = &mut self.file {
             let truncated = raw.len() > MAX_RAW_BYTES;
             let raw = String::from_utf8_lossy(&raw[..raw.len().min(MAX_RAW_BYTES)]);
-            let entry = serde_json::json!({
-                "input": input, "line": line, "reason": reason, "raw": raw, "truncated": truncated,
-            });
+            let mut entry = serde_json::Map::new();
+            entry.insert("input".into(), input.into());
+            entry.insert(unit.into(), line.into());
+            entry.insert("reason".into(), reason.into());
+            entry.insert("raw".into(), raw.into());
+            entry.insert("truncated".into(), truncated.into());
+            let entry = serde_json::Value::Object(entry);
             writeln!(out, "{entry}").map_err(|e| Error::io(path.clone(), e))?;
         }
         Ok(())
@@ -94,6 +110,8 @@ impl Rejects {
 pub struct Sink<'r> {
     /// The input being read, for messages.
     pub input: String,
+    /// What a rejection's number counts: `line`, or `record` for .evtx files.
+    pub unit: &'static str,
     /// This input's counts.
     pub counts: InputCounts,
     builder: SessionBatchBuilder,
@@ -112,6 +130,7 @@ impl<'r> Sink<'r> {
     ) -> Self {
         Self {
             input: input.to_string(),
+            unit: "line",
             counts: InputCounts::default(),
             builder: SessionBatchBuilder::default(),
             batch_rows: batch_rows.max(1),
@@ -133,7 +152,20 @@ impl<'r> Sink<'r> {
     /// Rejects the record at `line` for `reason`; `raw` is the line as read.
     pub fn reject(&mut self, line: u64, reason: &str, raw: &[u8]) -> Result<()> {
         self.counts.rejected += 1;
-        self.rejects.record(&self.input, line, reason, raw)
+        self.rejects
+            .record(&self.input, self.unit, line, reason, raw)
+    }
+
+    /// Applies one record's outcome (`line` and `raw` for a rejection).
+    pub fn take(&mut self, line: u64, raw: &[u8], mapped: Mapped<'_>) -> Result<()> {
+        match mapped {
+            Ok(Record::Row(row)) => self.row(&row),
+            Ok(Record::Skip(reason)) => {
+                self.skip(&reason);
+                Ok(())
+            }
+            Err(reason) => self.reject(line, &reason, raw),
+        }
     }
 
     /// Counts a record that is deliberately not an event (e.g. another

@@ -6,4 +6,5 @@ mod formats;
 mod ingest;
 mod sample;
 mod scale;
+mod sources;
 mod support;

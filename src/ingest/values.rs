@@ -1,0 +1,206 @@
+//! Value parsing shared by the source adapters: numbers, ports, protocol
+//! numbers, flags, and the JSON-lines loop.
+
+use std::borrow::Cow;
+use std::io::BufRead;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::ingest::sink::Sink;
+use crate::lake::schema::SessionRow;
+
+/// What an adapter makes of one record.
+pub enum Record<'a> {
+    /// A network-session event.
+    Row(SessionRow<'a>),
+    /// Not an event of this schema (another Windows event id, a NODATA
+    /// flow record): counted by reason, not rejected.
+    Skip(Cow<'static, str>),
+}
+
+/// One record's outcome: a row, a skip, or a rejection reason.
+pub type Mapped<'a> = Result<Record<'a>, String>;
+
+/// An integer in `min..=max`. Whole numbers written as `443.0` are accepted.
+pub fn parse_int(text: &str, min: i64, max: i64) -> Result<i64, String> {
+    let t = text.trim();
+    let value = t.parse::<i64>().ok().or_else(|| {
+        t.parse::<f64>()
+            .ok()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    });
+    match value {
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        Some(v) => Err(format!("{v} is out of range {min}..={max}")),
+        None => Err(format!("invalid number `{t}`")),
+    }
+}
+
+/// A port number 0..=65535 (also ICMP type and code).
+pub fn parse_port(text: &str) -> Result<i32, String> {
+    parse_int(text, 0, 65_535).map(|p| p as i32)
+}
+
+/// A non-negative counter (bytes, packets).
+pub fn parse_count(text: &str) -> Result<i64, String> {
+    parse_int(text, 0, i64::MAX)
+}
+
+/// The IANA name of an IP protocol number, upper case (`6` → `TCP`);
+/// unknown numbers stay numbers.
+pub fn protocol_name(number: i64) -> Cow<'static, str> {
+    let name = match number {
+        0 => "HOPOPT",
+        1 => "ICMP",
+        2 => "IGMP",
+        4 => "IPV4",
+        6 => "TCP",
+        17 => "UDP",
+        41 => "IPV6",
+        43 => "IPV6-ROUTE",
+        44 => "IPV6-FRAG",
+        47 => "GRE",
+        50 => "ESP",
+        51 => "AH",
+        58 => "IPV6-ICMP",
+        59 => "IPV6-NONXT",
+        60 => "IPV6-OPTS",
+        88 => "EIGRP",
+        89 => "OSPF",
+        103 => "PIM",
+        112 => "VRRP",
+        132 => "SCTP",
+        136 => "UDPLITE",
+        _ => return Cow::Owned(number.to_string()),
+    };
+    Cow::Borrowed(name)
+}
+
+/// A protocol written as a number or a name, as its upper-case IANA name.
+pub fn protocol(text: &str) -> Result<Cow<'static, str>, String> {
+    let t = text.trim();
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        parse_int(t, 0, 255).map(protocol_name)
+    } else {
+        Ok(Cow::Owned(t.to_ascii_uppercase()))
+    }
+}
+
+/// `true`/`false`, `T`/`F`, `1`/`0`.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim() {
+        t if t.eq_ignore_ascii_case("true") || t == "T" || t == "1" => Some(true),
+        t if t.eq_ignore_ascii_case("false") || t == "F" || t == "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// A JSON scalar as text (`None` for null, empty text, or the usual
+/// "unset" markers `-`).
+pub fn scalar(value: &Value) -> Option<Cow<'_, str>> {
+    match value {
+        Value::String(s) if s.is_empty() || s == "-" => None,
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        _ => None,
+    }
+}
+
+/// Follows `path` (`a.b.c`) through nested objects; a flat key with dots
+/// (`"id.orig_h"`) is found too.
+pub fn lookup<'v>(object: &'v Map<String, Value>, path: &str) -> Option<&'v Value> {
+    if let Some(v) = object.get(path) {
+        return Some(v);
+    }
+    let (head, rest) = path.split_once('.')?;
+    match object.get(head)? {
+        Value::Object(inner) => lookup(inner, rest),
+        _ => None,
+    }
+}
+
+/// Reads JSON lines: each non-blank line must be a JSON object, handed to
+/// `map`. Lines that are not objects, or that `map` refuses, are rejected
+/// with their line number.
+pub fn json_lines(
+    mut reader: impl BufRead,
+    sink: &mut Sink<'_>,
+    mut map: impl for<'o> FnMut(&'o Map<String, Value>, &mut Sink<'_>) -> Mapped<'o>,
+) -> Result<()> {
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::Input {
+                input: sink.input.clone(),
+                reason: format!("line {}: {e}", line + 1),
+            })?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        let text = buf.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        let parsed = std::str::from_utf8(text)
+            .map_err(|_| "invalid UTF-8".to_string())
+            .and_then(|t| {
+                serde_json::from_str::<Map<String, Value>>(t)
+                    .map_err(|e| format!("invalid JSON object: {e}"))
+            });
+        match parsed {
+            Ok(object) => {
+                let mapped = map(&object, sink);
+                sink.take(line, text, mapped)?;
+            }
+            Err(reason) => sink.reject(line, &reason, text)?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_int("443", 0, 65535), Ok(443));
+        assert_eq!(parse_int("443.0", 0, 65535), Ok(443));
+        assert!(parse_int("65536", 0, 65535).is_err());
+        assert!(parse_int("-1", 0, 65535).is_err());
+        assert!(parse_int("4x", 0, 65535).is_err());
+        assert!(parse_int("1.5", 0, 65535).is_err());
+    }
+
+    #[test]
+    fn protocols() {
+        assert_eq!(protocol("6").unwrap(), "TCP");
+        assert_eq!(protocol("17").unwrap(), "UDP");
+        assert_eq!(protocol("tcp").unwrap(), "TCP");
+        assert_eq!(protocol("253").unwrap(), "253");
+        assert!(protocol("999").is_err());
+    }
+
+    #[test]
+    fn nested_and_dotted_lookup() {
+        let v: Value = serde_json::json!({"id.orig_h": "1.2.3.4", "id": {"resp_h": "5.6.7.8"}, "a": {"b": {"c": 1}}});
+        let o = v.as_object().unwrap();
+        assert_eq!(
+            lookup(o, "id.orig_h").and_then(scalar).as_deref(),
+            Some("1.2.3.4")
+        );
+        assert_eq!(
+            lookup(o, "id.resp_h").and_then(scalar).as_deref(),
+            Some("5.6.7.8")
+        );
+        assert_eq!(lookup(o, "a.b.c").and_then(scalar).as_deref(), Some("1"));
+        assert!(lookup(o, "a.x").is_none());
+    }
+}
