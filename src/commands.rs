@@ -66,9 +66,15 @@ async fn ingest(args: IngestArgs) -> Result<Outcome> {
     }
     println!("{}", summary.line());
     tracing::info!("ingest took {:.2} s", started.elapsed().as_secs_f64());
-    match summary.failed.into_iter().next() {
-        Some(first) => Err(first),
-        None => Ok(Outcome::Done),
+    if summary.failed.is_empty() {
+        Ok(Outcome::Done)
+    } else {
+        // Each failure was reported as it happened; the exit says how many.
+        Err(Error::Input {
+            input: format!("{} of {} inputs", summary.failed.len(), summary.attempted),
+            reason: "could not be read completely (see the errors above); the rows read were kept"
+                .into(),
+        })
     }
 }
 

@@ -44,6 +44,8 @@ pub struct IngestSummary {
     pub inputs: Vec<(String, InputCounts)>,
     /// Inputs that could not be read at all, with the reason.
     pub failed: Vec<Error>,
+    /// Inputs tried (after folders and globs were expanded).
+    pub attempted: usize,
     /// Files found in folders or by globs that are not logs scanlake reads.
     pub passed_over: Vec<String>,
     /// Rows written to the lake.
@@ -147,7 +149,10 @@ fn parse_inputs(
     tx: mpsc::Sender<RecordBatch>,
 ) -> Result<IngestSummary> {
     let mut rejects = Rejects::new(options.rejects.clone())?;
-    let mut summary = IngestSummary::default();
+    let mut summary = IngestSummary {
+        attempted: inputs.len(),
+        ..Default::default()
+    };
     for named in inputs {
         match parse_input(named, options, &tx, &mut rejects) {
             Parsed::Read(counts, error) => {

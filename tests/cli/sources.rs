@@ -676,3 +676,30 @@ fn evtx_counts_and_fields_match_the_files_readme() {
         );
     }
 }
+
+#[test]
+fn a_truncated_evtx_file_is_an_error_and_other_inputs_still_go_in() {
+    let dir = tempdir();
+    let full = std::fs::read(shared("evtx/DE_RDP_Tunnel_5156.evtx")).expect("read");
+    let truncated = dir.path().join("cut.evtx");
+    std::fs::write(&truncated, &full[..40_000]).expect("write");
+    let lake = dir.path().join("lake");
+    let out = scanlake()
+        .args(["ingest", "--lake"])
+        .arg(&lake)
+        .arg(&truncated)
+        .arg(fixture("zeek_conn.log"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cut.evtx: truncated .evtx: 40000 bytes of the 69632 its header announces"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: 1 of 2 inputs: could not be read completely"),
+        "{stderr}"
+    );
+    assert_eq!(detect(&lake, &[]).len(), 1, "the Zeek input went in");
+}

@@ -42,10 +42,29 @@ pub fn event_data<'a>(event: &'a Map<String, Value>, name: &str) -> Option<Cow<'
     }
 }
 
-/// Reads an `.evtx` file held in memory.
+/// EVTX file header size and chunk size.
+const HEADER_BYTES: usize = 4096;
+const CHUNK_BYTES: usize = 65_536;
+
+/// Why a file is shorter than its header says, if it is: the parser skips
+/// an incomplete chunk without a word, so this is checked up front.
+fn truncation(bytes: &[u8]) -> Option<String> {
+    let chunks = usize::from(u16::from_le_bytes(bytes.get(42..44)?.try_into().ok()?));
+    let expected = HEADER_BYTES + chunks * CHUNK_BYTES;
+    (bytes.len() < expected).then(|| {
+        format!(
+            "truncated .evtx: {} bytes of the {expected} its header announces ({chunks} chunks); records of the incomplete chunk are lost",
+            bytes.len()
+        )
+    })
+}
+
+/// Reads an `.evtx` file held in memory. The records of a truncated file are
+/// kept up to the incomplete chunk, and the truncation is an error.
 pub fn read(bytes: Vec<u8>, sink: &mut Sink<'_>) -> Result<()> {
     sink.counts.format = "evtx";
     sink.unit = "record";
+    let truncated = truncation(&bytes);
     let settings = evtx::ParserSettings::new().separate_json_attributes(false);
     let mut parser = evtx::EvtxParser::from_read_seek(Cursor::new(bytes))
         .map_err(|e| Error::Input {
@@ -70,5 +89,11 @@ pub fn read(bytes: Vec<u8>, sink: &mut Sink<'_>) -> Result<()> {
             Err(e) => sink.reject(last_id + 1, &format!("unreadable record: {e}"), b"")?,
         }
     }
-    Ok(())
+    match truncated {
+        Some(reason) => Err(Error::Input {
+            input: sink.input.clone(),
+            reason,
+        }),
+        None => Ok(()),
+    }
 }
