@@ -42,12 +42,39 @@ pub enum Command {
     Generate(GenerateArgs),
 }
 
-/// `--lake`.
+/// `--lake` and how to reach object storage.
 #[derive(Debug, Args)]
 pub struct LakeArg {
-    /// The lake: a local folder.
-    #[arg(long, env = "SCANLAKE_LAKE", value_name = "DIR")]
+    /// The lake: a local folder or s3://bucket/prefix.
+    #[arg(long, env = "SCANLAKE_LAKE", value_name = "DIR|URL")]
     pub lake: String,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// Object-storage flags; credentials come from the standard `AWS_*` variables.
+#[derive(Debug, Args, Clone)]
+pub struct StorageArgs {
+    /// S3 endpoint for S3-compatible stores [env: AWS_ENDPOINT_URL].
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region [env: AWS_REGION].
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// Allow plain HTTP to the S3 endpoint (a local test server) [env: AWS_ALLOW_HTTP].
+    #[arg(long)]
+    pub s3_allow_http: bool,
+}
+
+impl StorageArgs {
+    /// The storage options these flags give.
+    pub fn options(&self) -> crate::lake::store::StorageOptions {
+        crate::lake::store::StorageOptions {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            allow_http: self.s3_allow_http,
+        }
+    }
 }
 
 /// Result output flags.
@@ -106,7 +133,7 @@ pub struct IngestArgs {
     /// Most rows per lake file.
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     pub rows_per_file: usize,
-    /// Input files (plain, gzip or zstd); `-` reads stdin.
+    /// Input files, folders, globs or s3:// prefixes (plain, gzip or zstd); `-` reads stdin.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
 }
@@ -196,9 +223,11 @@ pub struct QueryArgs {
 /// `scanlake generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Write the events into this lake.
-    #[arg(long, value_name = "DIR", required_unless_present = "csv")]
+    /// Write the events into this lake (a folder or s3://bucket/prefix).
+    #[arg(long, value_name = "DIR|URL", required_unless_present = "csv")]
     pub lake: Option<String>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
     /// Write the events as an ASIM CSV export to FILE instead (`-` for stdout).
     #[arg(long, value_name = "FILE", conflicts_with = "lake")]
     pub csv: Option<PathBuf>,

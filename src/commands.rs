@@ -33,8 +33,10 @@ pub async fn run(command: Command) -> Result<Outcome> {
 }
 
 async fn ingest(args: IngestArgs) -> Result<Outcome> {
-    let lake = LakeLocation::parse(&args.lake.lake, true)?;
+    let storage = args.lake.storage.options();
+    let lake = LakeLocation::parse(&args.lake.lake, true, &storage)?;
     let options = IngestOptions {
+        storage,
         format: args.format,
         rejects: args.rejects,
         times: TimeRules {
@@ -65,7 +67,11 @@ async fn ingest(args: IngestArgs) -> Result<Outcome> {
         );
     }
     println!("{}", summary.line());
-    tracing::info!("ingest took {:.2} s", started.elapsed().as_secs_f64());
+    tracing::info!(
+        "ingest took {:.2} s; lake store: {}",
+        started.elapsed().as_secs_f64(),
+        lake.store.counts()
+    );
     if summary.failed.is_empty() {
         Ok(Outcome::Done)
     } else {
@@ -86,7 +92,7 @@ fn resolve_range(range: &RangeArgs) -> Result<TimeRange> {
 }
 
 async fn detect(args: DetectArgs) -> Result<Outcome> {
-    let lake = LakeLocation::parse(&args.lake.lake, false)?;
+    let lake = LakeLocation::parse(&args.lake.lake, false, &args.lake.storage.options())?;
     let rule = args.rule;
     let params = RuleParams {
         profile: rule.profile,
@@ -132,6 +138,7 @@ async fn detect(args: DetectArgs) -> Result<Outcome> {
         params.profile.name(),
         started.elapsed().as_secs_f64()
     );
+    tracing::info!("lake store: {}", lake.store.counts());
     let format = OutputFormat::choose(args.output.format, args.output.output.as_deref());
     output::write(
         &alerts.schema,
@@ -147,7 +154,7 @@ async fn detect(args: DetectArgs) -> Result<Outcome> {
 }
 
 async fn query(args: QueryArgs) -> Result<Outcome> {
-    let lake = LakeLocation::parse(&args.lake.lake, false)?;
+    let lake = LakeLocation::parse(&args.lake.lake, false, &args.lake.storage.options())?;
     let (name, sql) = match (&args.file, args.sql) {
         (Some(path), _) => (
             path.display().to_string(),
@@ -164,6 +171,7 @@ async fn query(args: QueryArgs) -> Result<Outcome> {
     )
     .await?;
     let result = engine::run_sql(&ctx, &name, &sql, None).await?;
+    tracing::info!("lake store: {}", lake.store.counts());
     let format = OutputFormat::choose(args.output.format, args.output.output.as_deref());
     output::write(
         &result.schema,
@@ -184,7 +192,11 @@ async fn generate(args: GenerateArgs) -> Result<Outcome> {
     let planted = match (&args.lake, &args.csv) {
         (_, Some(path)) => generate::write_csv(&config, path)?,
         (Some(lake), None) => {
-            generate::write_lake(&config, &LakeLocation::parse(lake, true)?).await?
+            generate::write_lake(
+                &config,
+                &LakeLocation::parse(lake, true, &args.storage.options())?,
+            )
+            .await?
         }
         (None, None) => return Err(Error::parameter("output", "", "give --lake or --csv")),
     };

@@ -9,6 +9,8 @@ use clap::Parser;
 use scanlake::Outcome;
 use scanlake::cli::Cli;
 use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,12 +20,18 @@ fn main() -> ExitCode {
         (false, 1) => Level::DEBUG,
         (false, _) => Level::TRACE,
     };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
+    // Other crates (HTTP clients among them) never log below INFO: their
+    // debug output could carry request headers.
+    let filter = Targets::new()
+        .with_target("scanlake", level)
+        .with_default(level.min(Level::INFO));
+    let format = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
-        .with_target(false)
+        .with_target(false);
+    tracing_subscriber::registry()
+        .with(format.with_filter(filter))
         .init();
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -33,6 +33,9 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
     }
     let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    lake.check().await?;
+    // DataFusion reads the lake through the same (counting) store.
+    ctx.register_object_store(&lake.store_url, lake.store.clone());
     register_lake(&ctx, lake)?;
     Ok(ctx)
 }

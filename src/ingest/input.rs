@@ -5,7 +5,14 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use std::sync::Arc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
 use crate::error::{Error, Result};
+use crate::lake::store::{CountingStore, StorageOptions, locate};
 
 /// How many decompressed bytes format detection may look at.
 const HEAD_BYTES: usize = 64 * 1024;
@@ -21,12 +28,15 @@ pub struct Input {
     pub reader: Box<dyn BufRead + Send>,
 }
 
-/// Opens `name` (`-` is stdin) and undoes gzip or zstd compression.
-pub fn open(name: &str) -> Result<Input> {
-    let raw: Box<dyn Read + Send> = if name == "-" {
-        Box::new(io::stdin())
-    } else {
-        Box::new(File::open(name).map_err(|e| Error::io(name, e))?)
+/// Opens an input (a file, stdin, or an object streamed from its store)
+/// and undoes gzip or zstd compression. Must run on a blocking thread of
+/// the runtime: objects are fetched through it.
+pub fn open(named: &Named) -> Result<Input> {
+    let name = named.name.as_str();
+    let raw: Box<dyn Read + Send> = match &named.object {
+        Some((store, path)) => Box::new(object_reader(store.clone(), path.clone(), name)?),
+        None if name == "-" => Box::new(io::stdin()),
+        None => Box::new(File::open(name).map_err(|e| Error::io(name, e))?),
     };
     let mut raw = BufReader::with_capacity(256 * 1024, raw);
     let magic = raw.fill_buf().map_err(|e| Error::io(name, e))?;
@@ -73,20 +83,111 @@ impl Input {
 /// rather than named on the command line.
 #[derive(Debug, Clone)]
 pub struct Named {
-    /// The file name, or `-`.
+    /// The file name, `-`, or the object's URL.
     pub name: String,
-    /// True when found by walking a folder or matching a glob.
+    /// True when found by walking a folder, listing a prefix or matching a glob.
     pub found: bool,
+    /// For objects: the store and the key.
+    pub object: Option<(Arc<CountingStore>, Path)>,
+}
+
+/// A blocking reader over an object's bytes as they stream in.
+fn object_reader(
+    store: Arc<CountingStore>,
+    path: Path,
+    name: &str,
+) -> Result<impl Read + Send + use<>> {
+    let handle = tokio::runtime::Handle::current();
+    let result = handle
+        .block_on(store.get_opts(&path, Default::default()))
+        .map_err(|e| Error::Input {
+            input: name.to_string(),
+            reason: e.to_string(),
+        })?;
+    let stream = result.into_stream().map_err(io::Error::other);
+    Ok(SyncIoBridge::new_with_handle(
+        StreamReader::new(stream),
+        handle,
+    ))
+}
+
+/// The objects under an `s3://bucket/prefix` (or one object, or those
+/// matching a glob in the key), sorted by key.
+async fn list_objects(url: &str, storage: &StorageOptions) -> Result<Vec<Named>> {
+    let located = locate(url, storage)?;
+    let store = located.store;
+    // The key as written: `Path` would percent-encode glob characters.
+    let key = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map_or("", |(_, k)| k)
+        .to_string();
+    let bucket_url = located.store_url.as_str().trim_end_matches('/').to_string();
+    let list_error = |e: object_store::Error| Error::Input {
+        input: url.to_string(),
+        reason: e.to_string(),
+    };
+    let glob_at = key.find(['*', '?', '[']);
+    let (prefix, pattern) = match glob_at {
+        Some(at) => {
+            let pattern = glob::Pattern::new(&key)
+                .map_err(|e| Error::parameter("input", url, e.to_string()))?;
+            (
+                Path::from(&key[..key[..at].rfind('/').unwrap_or(0)]),
+                Some(pattern),
+            )
+        }
+        None => {
+            if !key.is_empty()
+                && let Ok(meta) = store.head(&located.path).await
+            {
+                return Ok(vec![Named {
+                    name: url.to_string(),
+                    found: false,
+                    object: Some((store, meta.location)),
+                }]);
+            }
+            (located.path.clone(), None)
+        }
+    };
+    let mut objects: Vec<ObjectMeta> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(list_error)?;
+    objects.retain(|o| {
+        pattern
+            .as_ref()
+            .is_none_or(|p| p.matches(o.location.as_ref()))
+    });
+    objects.sort_by(|a, b| a.location.cmp(&b.location));
+    if objects.is_empty() {
+        return Err(Error::parameter("input", url, "no objects at this prefix"));
+    }
+    Ok(objects
+        .into_iter()
+        .map(|o| Named {
+            name: format!("{bucket_url}/{}", o.location),
+            found: true,
+            object: Some((store.clone(), o.location)),
+        })
+        .collect())
 }
 
 /// Expands the inputs given on the command line: folders are walked (hidden
 /// files skipped), globs are matched, `-` is stdin. Results are sorted.
-pub fn expand(inputs: &[String]) -> Result<Vec<Named>> {
+pub async fn expand(inputs: &[String], storage: &StorageOptions) -> Result<Vec<Named>> {
     let mut out = Vec::new();
     for input in inputs {
         let path = std::path::Path::new(input);
-        let named = |name: String, found: bool| Named { name, found };
-        if input == "-" || path.is_file() {
+        let named = |name: String, found: bool| Named {
+            name,
+            found,
+            object: None,
+        };
+        if input.starts_with("s3://") || input.starts_with("s3a://") {
+            out.extend(list_objects(input, storage).await?);
+        } else if input == "-" || path.is_file() {
             out.push(named(input.clone(), false));
         } else if path.is_dir() {
             let mut files: Vec<String> = walkdir::WalkDir::new(path)

@@ -27,6 +27,8 @@ use sink::{InputCounts, Rejects, Sink};
 /// What `ingest` is asked to do besides the inputs.
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
+    /// How to reach object storage for s3:// inputs.
+    pub storage: crate::lake::store::StorageOptions,
     /// Format of the inputs.
     pub format: InputFormat,
     /// Write every rejected line here (JSON lines).
@@ -132,7 +134,7 @@ pub async fn ingest(
     inputs: &[String],
     options: &IngestOptions,
 ) -> Result<IngestSummary> {
-    let inputs = input::expand(inputs)?;
+    let inputs = input::expand(inputs, &options.storage).await?;
     let options = options.clone();
     let (mut summary, writer) =
         write_from(lake, move |tx| parse_inputs(&inputs, &options, tx)).await?;
@@ -197,7 +199,7 @@ fn parse_input(
     rejects: &mut Rejects,
 ) -> Parsed {
     let name = named.name.as_str();
-    let input = match input::open(name) {
+    let input = match input::open(named) {
         Ok(i) => i,
         Err(e) => return Parsed::Failed(e),
     };

@@ -2,6 +2,7 @@
 
 pub mod location;
 pub mod schema;
+pub mod store;
 pub mod writer;
 
 pub use location::LakeLocation;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::{RecordBatch, TimestampMicrosecondArray};
 use arrow::compute::{SortOptions, sort_to_indices, take_record_batch};
 use object_store::path::Path;
-use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, WriteMultipart};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
@@ -23,6 +23,8 @@ use crate::time::{utc_date, utc_day};
 const PAGE_ROWS: usize = 16 * 1024;
 /// Rows per row group.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
+/// Files larger than this are uploaded in parts of this size.
+const MULTIPART_BYTES: usize = 32 * 1024 * 1024;
 
 /// Writes event batches into a lake's partitions.
 pub struct PartitionWriter {
@@ -117,15 +119,27 @@ impl PartitionWriter {
             .join(format!("{PARTITION_COLUMN}={date}"))
             .join(name);
         let bytes = buffer.len();
-        // `Create` never replaces an object; the store makes the write atomic
-        // (a staged file renamed into place locally, a single PUT on S3).
-        self.store
-            .put_opts(
-                &path,
-                PutPayload::from(buffer),
-                PutOptions::from(PutMode::Create),
-            )
-            .await?;
+        if bytes <= MULTIPART_BYTES {
+            // `Create` never replaces an object; the store makes the write atomic
+            // (a staged file renamed into place locally, a single PUT on S3).
+            self.store
+                .put_opts(
+                    &path,
+                    PutPayload::from(buffer),
+                    PutOptions::from(PutMode::Create),
+                )
+                .await?;
+        } else {
+            // A multipart upload is invisible until completed. Names are
+            // UUIDv7, so it never meets an existing object.
+            let upload = self
+                .store
+                .put_multipart_opts(&path, Default::default())
+                .await?;
+            let mut parts = WriteMultipart::new_with_chunk_size(upload, MULTIPART_BYTES);
+            parts.write(&buffer);
+            parts.finish().await?;
+        }
         tracing::debug!(%path, rows = batch.num_rows(), bytes, "wrote lake file");
         self.files += 1;
         self.rows += batch.num_rows();

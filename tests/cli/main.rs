@@ -4,6 +4,7 @@ mod cases;
 mod detect_edges;
 mod formats;
 mod ingest;
+mod s3;
 mod sample;
 mod scale;
 mod sources;

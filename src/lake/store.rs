@@ -1,0 +1,291 @@
+//! Object stores: local folders and S3 (credentials and endpoint the
+//! standard AWS way), each wrapped so every request it serves is counted.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    BackoffConfig, ClientConfigKey, CopyOptions, GetOptions, GetResult, ListResult,
+    MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload,
+    PutResult, RetryConfig,
+};
+
+use crate::error::{Error, Result};
+
+/// How to reach object storage, beyond the `AWS_*` environment variables.
+#[derive(Clone, Default)]
+pub struct StorageOptions {
+    /// S3 endpoint URL, for S3-compatible stores (`AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    /// S3 region (`AWS_REGION`).
+    pub region: Option<String>,
+    /// Allow plain HTTP to the endpoint (a local test server).
+    pub allow_http: bool,
+}
+
+// Never print credentials: only what is not secret.
+impl fmt::Debug for StorageOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageOptions")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
+/// A location: which store, and where inside it.
+pub struct Located {
+    /// The store, counting its requests.
+    pub store: Arc<CountingStore>,
+    /// The path inside the store.
+    pub path: Path,
+    /// The store's URL (`s3://bucket`, `file:///`), for registering it with DataFusion.
+    pub store_url: url::Url,
+}
+
+/// Opens the store behind `location`: `s3://bucket/key…` or a local path.
+pub fn locate(location: &str, options: &StorageOptions) -> Result<Located> {
+    match location.split_once("://") {
+        Some(("s3" | "s3a", rest)) => {
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(Error::parameter("location", location, "no bucket named"));
+            }
+            let store = s3(bucket, options)?;
+            let store_url = url::Url::parse(&format!("s3://{bucket}"))
+                .map_err(|e| Error::parameter("location", location, e.to_string()))?;
+            Ok(Located {
+                store: Arc::new(CountingStore::new(Arc::new(store), location)),
+                path: Path::from(key),
+                store_url,
+            })
+        }
+        Some(("file", rest)) => local(rest),
+        Some((scheme, _)) => Err(Error::parameter(
+            "location",
+            location,
+            format!("`{scheme}://` is not supported; use s3:// or a local path"),
+        )),
+        None => local(location),
+    }
+}
+
+fn local(path: &str) -> Result<Located> {
+    let absolute = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    let path = Path::from_absolute_path(&absolute)
+        .map_err(|e| Error::parameter("location", path, e.to_string()))?;
+    let store_url = url::Url::parse("file:///")
+        .map_err(|e| Error::parameter("location", "file:///", e.to_string()))?;
+    Ok(Located {
+        store: Arc::new(CountingStore::new(
+            Arc::new(LocalFileSystem::new()),
+            "local",
+        )),
+        path,
+        store_url,
+    })
+}
+
+/// An S3 client for `bucket`: `AWS_*` environment variables first, flags
+/// over them; bounded retries with backoff and timeouts so a dead endpoint
+/// fails in seconds, not minutes.
+fn s3(bucket: &str, options: &StorageOptions) -> Result<object_store::aws::AmazonS3> {
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if let Some(endpoint) = &options.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    if let Some(region) = &options.region {
+        builder = builder.with_region(region);
+    }
+    if options.allow_http {
+        builder = builder.with_allow_http(true);
+    }
+    let retry = RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(30),
+    };
+    // Set through config keys: `with_client_options` would drop what the
+    // environment configured (such as AWS_ALLOW_HTTP).
+    builder
+        .with_retry(retry)
+        .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "60s")
+        .with_config(
+            AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+            "5s",
+        )
+        .build()
+        .map_err(|e| Error::Lake {
+            lake: format!("s3://{bucket}"),
+            reason: e.to_string(),
+        })
+}
+
+/// Requests a store served, by kind, and the objects it read.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// LIST requests (each listing call; a paginated listing may send more).
+    pub lists: u64,
+    /// GET requests (whole objects and ranges) and HEAD requests.
+    pub gets: u64,
+    /// Bytes those GETs returned.
+    pub get_bytes: u64,
+    /// PUT requests, multipart uploads counted once.
+    pub puts: u64,
+    /// Objects read.
+    pub objects_read: BTreeSet<String>,
+}
+
+impl fmt::Display for RequestCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} LIST, {} GET ({} bytes) of {} objects, {} PUT",
+            self.lists,
+            self.gets,
+            self.get_bytes,
+            self.objects_read.len(),
+            self.puts
+        )
+    }
+}
+
+/// An object store that counts the requests passing through it.
+pub struct CountingStore {
+    inner: Arc<dyn ObjectStore>,
+    name: String,
+    lists: AtomicU64,
+    gets: AtomicU64,
+    get_bytes: AtomicU64,
+    puts: AtomicU64,
+    objects_read: Mutex<BTreeSet<String>>,
+}
+
+impl CountingStore {
+    fn new(inner: Arc<dyn ObjectStore>, name: &str) -> Self {
+        Self {
+            inner,
+            name: name.to_string(),
+            lists: AtomicU64::new(0),
+            gets: AtomicU64::new(0),
+            get_bytes: AtomicU64::new(0),
+            puts: AtomicU64::new(0),
+            objects_read: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> RequestCounts {
+        RequestCounts {
+            lists: self.lists.load(Ordering::Relaxed),
+            gets: self.gets.load(Ordering::Relaxed),
+            get_bytes: self.get_bytes.load(Ordering::Relaxed),
+            puts: self.puts.load(Ordering::Relaxed),
+            objects_read: self
+                .objects_read
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl fmt::Display for CountingStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name)
+    }
+}
+
+impl fmt::Debug for CountingStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CountingStore({})", self.name)
+    }
+}
+
+// `get_ranges` keeps its default, which calls `get_opts` per coalesced
+// range, so every ranged read is counted as the GET it is.
+#[async_trait]
+impl ObjectStore for CountingStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.puts.fetch_add(1, Ordering::Relaxed);
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.puts.fetch_add(1, Ordering::Relaxed);
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut read) = self.objects_read.lock() {
+            read.insert(location.to_string());
+        }
+        let result = self.inner.get_opts(location, options).await?;
+        self.get_bytes.fetch_add(
+            result.range.end.saturating_sub(result.range.start),
+            Ordering::Relaxed,
+        );
+        Ok(result)
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.lists.fetch_add(1, Ordering::Relaxed);
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.lists.fetch_add(1, Ordering::Relaxed);
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.lists.fetch_add(1, Ordering::Relaxed);
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
