@@ -32,22 +32,12 @@ pub fn parse(text: &str) -> ParsedAddress {
     {
         return from_ip(IpAddr::V4(v4), true);
     }
-    ParsedAddress {
-        ip: None,
-        v4: None,
-        v6: None,
-        kusto_ipv4: false,
-    }
+    ParsedAddress { ip: None, v4: None, v6: None, kusto_ipv4: false }
 }
 
 fn from_ip(ip: IpAddr, kusto_ipv4: bool) -> ParsedAddress {
     match ip {
-        IpAddr::V4(a) => ParsedAddress {
-            ip: Some(ip),
-            v4: Some(a.to_bits()),
-            v6: None,
-            kusto_ipv4,
-        },
+        IpAddr::V4(a) => ParsedAddress { ip: Some(ip), v4: Some(a.to_bits()), v6: None, kusto_ipv4 },
         IpAddr::V6(a) => {
             let bits = a.to_bits();
             ParsedAddress {
@@ -68,11 +58,7 @@ pub fn canonical(text: &str) -> Cow<'_, str> {
     match trimmed.parse::<IpAddr>() {
         Ok(ip) => {
             let canon = ip.to_string();
-            if canon == text {
-                Cow::Borrowed(text)
-            } else {
-                Cow::Owned(canon)
-            }
+            if canon == text { Cow::Borrowed(text) } else { Cow::Owned(canon) }
         }
         Err(_) => Cow::Borrowed(trimmed),
     }

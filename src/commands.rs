@@ -39,55 +39,37 @@ async fn ingest(args: IngestArgs) -> Result<Outcome> {
         storage,
         format: args.format,
         rejects: args.rejects,
-        times: TimeRules {
-            utc_columns: args.utc_offset,
-            local_columns: args.local_offset,
-        },
+        times: TimeRules { utc_columns: args.utc_offset, local_columns: args.local_offset },
         rows_per_file: args.rows_per_file,
     };
     let started = Instant::now();
     let summary = ingest::ingest(&lake, &args.inputs, &options).await?;
     for (format, (inputs, counts)) in summary.by_format() {
-        let skipped: Vec<String> = counts
-            .skipped
-            .iter()
-            .map(|(reason, n)| format!("{n} {reason}"))
-            .collect();
+        let skipped: Vec<String> = counts.skipped.iter().map(|(reason, n)| format!("{n} {reason}")).collect();
         tracing::info!(
             "{format}: {inputs} inputs, {} read, {} accepted, {} rejected{}{}",
             counts.read(),
             counts.accepted,
             counts.rejected,
-            if skipped.is_empty() {
-                ""
-            } else {
-                ", skipped: "
-            },
+            if skipped.is_empty() { "" } else { ", skipped: " },
             skipped.join(", ")
         );
     }
     println!("{}", summary.line());
-    tracing::info!(
-        "ingest took {:.2} s; lake store: {}",
-        started.elapsed().as_secs_f64(),
-        lake.store.counts()
-    );
+    tracing::info!("ingest took {:.2} s; lake store: {}", started.elapsed().as_secs_f64(), lake.store.counts());
     if summary.failed.is_empty() {
         Ok(Outcome::Done)
     } else {
         // Each failure was reported as it happened; the exit says how many.
         Err(Error::Input {
             input: format!("{} of {} inputs", summary.failed.len(), summary.attempted),
-            reason: "could not be read completely (see the errors above); the rows read were kept"
-                .into(),
+            reason: "could not be read completely (see the errors above); the rows read were kept".into(),
         })
     }
 }
 
 fn resolve_range(range: &RangeArgs) -> Result<TimeRange> {
-    let now = range
-        .now
-        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
+    let now = range.now.unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
     time_range(range.from, range.to, range.since, now)
 }
 
@@ -120,13 +102,7 @@ async fn detect(args: DetectArgs) -> Result<Outcome> {
         None => RuleQuery::default(),
     };
     let started = Instant::now();
-    let ctx = engine::open(
-        &lake,
-        &EngineOptions {
-            memory_limit: args.engine.memory_limit,
-        },
-    )
-    .await?;
+    let ctx = engine::open(&lake, &EngineOptions { memory_limit: args.engine.memory_limit }).await?;
     let detection = crate::detect::detect(&ctx, &query, &params).await?;
     for (label, removed) in &detection.exclusions {
         tracing::info!("exclusion {label}: removed {removed} events");
@@ -140,69 +116,34 @@ async fn detect(args: DetectArgs) -> Result<Outcome> {
     );
     tracing::info!("lake store: {}", lake.store.counts());
     let format = OutputFormat::choose(args.output.format, args.output.output.as_deref());
-    output::write(
-        &alerts.schema,
-        &alerts.batches,
-        format,
-        args.output.output.as_deref(),
-    )?;
-    Ok(if args.exit_code {
-        Outcome::Alerts(alerts.rows())
-    } else {
-        Outcome::Done
-    })
+    output::write(&alerts.schema, &alerts.batches, format, args.output.output.as_deref())?;
+    Ok(if args.exit_code { Outcome::Alerts(alerts.rows()) } else { Outcome::Done })
 }
 
 async fn query(args: QueryArgs) -> Result<Outcome> {
     let lake = LakeLocation::parse(&args.lake.lake, false, &args.lake.storage.options())?;
     let (name, sql) = match (&args.file, args.sql) {
-        (Some(path), _) => (
-            path.display().to_string(),
-            std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
-        ),
+        (Some(path), _) => (path.display().to_string(), std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?),
         (None, Some(sql)) => ("ad-hoc query".to_string(), sql),
         (None, None) => return Err(Error::parameter("SQL", "", "give the SQL or --file")),
     };
-    let ctx = engine::open(
-        &lake,
-        &EngineOptions {
-            memory_limit: args.engine.memory_limit,
-        },
-    )
-    .await?;
+    let ctx = engine::open(&lake, &EngineOptions { memory_limit: args.engine.memory_limit }).await?;
     let result = engine::run_sql(&ctx, &name, &sql, None).await?;
     tracing::info!("lake store: {}", lake.store.counts());
     let format = OutputFormat::choose(args.output.format, args.output.output.as_deref());
-    output::write(
-        &result.schema,
-        &result.batches,
-        format,
-        args.output.output.as_deref(),
-    )?;
+    output::write(&result.schema, &result.batches, format, args.output.output.as_deref())?;
     Ok(Outcome::Done)
 }
 
 async fn generate(args: GenerateArgs) -> Result<Outcome> {
-    let config = GeneratorConfig {
-        rows: args.rows,
-        days: args.days,
-        start: args.start,
-        seed: args.seed,
-    };
+    let config = GeneratorConfig { rows: args.rows, days: args.days, start: args.start, seed: args.seed };
     let planted = match (&args.lake, &args.csv) {
         (_, Some(path)) => generate::write_csv(&config, path)?,
         (Some(lake), None) => {
-            generate::write_lake(
-                &config,
-                &LakeLocation::parse(lake, true, &args.storage.options())?,
-            )
-            .await?
+            generate::write_lake(&config, &LakeLocation::parse(lake, true, &args.storage.options())?).await?
         }
         (None, None) => return Err(Error::parameter("output", "", "give --lake or --csv")),
     };
-    tracing::info!(
-        "generated {} events with {planted} planted scenarios",
-        config.rows
-    );
+    tracing::info!("generated {} events with {planted} planted scenarios", config.rows);
     Ok(Outcome::Done)
 }

@@ -79,31 +79,17 @@ impl From<datafusion::error::DataFusionError> for Error {
 impl Error {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 
     /// An invalid parameter value.
-    pub fn parameter(
-        name: &'static str,
-        value: impl Into<String>,
-        reason: impl Into<String>,
-    ) -> Self {
-        Error::Parameter {
-            name,
-            value: value.into(),
-            reason: reason.into(),
-        }
+    pub fn parameter(name: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Parameter { name, value: value.into(), reason: reason.into() }
     }
 
     /// A failure of the query named `query`.
     pub fn query(query: impl Into<String>, source: datafusion::error::DataFusionError) -> Self {
-        Error::Query {
-            query: query.into(),
-            source: Box::new(source),
-        }
+        Error::Query { query: query.into(), source: Box::new(source) }
     }
 }
 

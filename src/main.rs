@@ -22,22 +22,15 @@ fn main() -> ExitCode {
     };
     // Other crates (HTTP clients among them) never log below INFO: their
     // debug output could carry request headers.
-    let filter = Targets::new()
-        .with_target("scanlake", level)
-        .with_default(level.min(Level::INFO));
+    let filter = Targets::new().with_target("scanlake", level).with_default(level.min(Level::INFO));
     let format = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .with_target(false);
-    tracing_subscriber::registry()
-        .with(format.with_filter(filter))
-        .init();
+    tracing_subscriber::registry().with(format.with_filter(filter)).init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -14,11 +14,7 @@ use crate::time::Micros;
 /// A duration such as `5m`, `1h`, `90d` or `1h30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(text.trim()).map_err(|e| e.to_string())?;
-    if d.is_zero() {
-        Err("must be longer than zero".into())
-    } else {
-        Ok(d)
-    }
+    if d.is_zero() { Err("must be longer than zero".into()) } else { Ok(d) }
 }
 
 /// A network in CIDR form (`10.0.0.0/8`, `2001:db8::/32`) or a single address.
@@ -27,9 +23,7 @@ pub fn parse_cidr(text: &str) -> Result<IpNet, String> {
     if let Ok(net) = t.parse::<IpNet>() {
         return Ok(net.trunc());
     }
-    t.parse::<IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| format!("`{t}` is not an address or CIDR network"))
+    t.parse::<IpAddr>().map(IpNet::from).map_err(|_| format!("`{t}` is not an address or CIDR network"))
 }
 
 /// An RFC 3339 time with an offset, such as `2024-04-19T00:00:00Z`.
@@ -47,13 +41,9 @@ pub fn parse_offset(text: &str) -> Result<FixedOffset, String> {
 /// A byte size such as `256MB`, `1.5GiB` or `1048576`.
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{t}` is not a size such as 256MB"))?;
+    let number: f64 = number.parse().map_err(|_| format!("`{t}` is not a size such as 256MB"))?;
     let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" | "kib" => 1024.0,
@@ -62,27 +52,15 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         other => return Err(format!("unknown size unit `{other}`")),
     };
     let bytes = number * scale;
-    if bytes < 1.0 || bytes > usize::MAX as f64 {
-        Err(format!("`{t}` is out of range"))
-    } else {
-        Ok(bytes as usize)
-    }
+    if bytes < 1.0 || bytes > usize::MAX as f64 { Err(format!("`{t}` is out of range")) } else { Ok(bytes as usize) }
 }
 
 /// Resolves `--from/--to` or `--since` (relative to `now`) into a range.
-pub fn time_range(
-    from: Option<Micros>,
-    to: Option<Micros>,
-    since: Option<Duration>,
-    now: Micros,
-) -> Result<TimeRange> {
+pub fn time_range(from: Option<Micros>, to: Option<Micros>, since: Option<Duration>, now: Micros) -> Result<TimeRange> {
     let range = match since {
         Some(d) => {
             let span = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
-            TimeRange {
-                from: Some(now.saturating_sub(span).max(0)),
-                to: Some(now),
-            }
+            TimeRange { from: Some(now.saturating_sub(span).max(0)), to: Some(now) }
         }
         None => TimeRange { from, to },
     };
@@ -91,11 +69,7 @@ pub fn time_range(
     {
         return Err(Error::parameter(
             "time range",
-            format!(
-                "{} .. {}",
-                crate::time::format_utc(f),
-                crate::time::format_utc(t)
-            ),
+            format!("{} .. {}", crate::time::format_utc(f), crate::time::format_utc(t)),
             "--from must be before --to",
         ));
     }
@@ -118,10 +92,7 @@ mod tests {
     fn cidrs() {
         assert_eq!(parse_cidr("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
         assert_eq!(parse_cidr("8.8.8.8").unwrap().to_string(), "8.8.8.8/32");
-        assert_eq!(
-            parse_cidr("2001:DB8::1").unwrap().to_string(),
-            "2001:db8::1/128"
-        );
+        assert_eq!(parse_cidr("2001:DB8::1").unwrap().to_string(), "2001:db8::1/128");
         assert!(parse_cidr("1.2.3.4'); DROP TABLE x; --").is_err());
         assert!(parse_cidr("10.0.0.0/33").is_err());
     }
@@ -138,17 +109,8 @@ mod tests {
     fn ranges() {
         let day = 86_400_000_000;
         let r = time_range(None, None, Some(Duration::from_secs(86_400)), 10 * day).unwrap();
-        assert_eq!(
-            r,
-            TimeRange {
-                from: Some(9 * day),
-                to: Some(10 * day)
-            }
-        );
+        assert_eq!(r, TimeRange { from: Some(9 * day), to: Some(10 * day) });
         assert!(time_range(Some(day), Some(day), None, 0).is_err());
-        assert_eq!(
-            time_range(None, None, None, 0).unwrap(),
-            TimeRange::default()
-        );
+        assert_eq!(time_range(None, None, None, 0).unwrap(), TimeRange::default());
     }
 }

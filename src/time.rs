@@ -24,11 +24,7 @@ const NAIVE_LAYOUTS: &[&str] = &[
 ];
 
 /// Layouts that carry an offset but are not RFC 3339 to the letter.
-const OFFSET_LAYOUTS: &[&str] = &[
-    "%Y-%m-%dT%H:%M:%S%.f%z",
-    "%Y-%m-%d %H:%M:%S%.f%z",
-    "%Y-%m-%d %H:%M:%S%.f %z",
-];
+const OFFSET_LAYOUTS: &[&str] = &["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f %z"];
 
 /// Parses a timestamp written as RFC 3339 / ISO 8601 (with or without an
 /// offset), the Azure portal's export layout, or Unix epoch seconds.
@@ -40,18 +36,13 @@ pub fn parse_timestamp(text: &str, assume_offset: FixedOffset) -> Result<Micros,
     }
     let micros = if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         dt.timestamp_micros()
-    } else if let Some(dt) = OFFSET_LAYOUTS
-        .iter()
-        .find_map(|f| DateTime::parse_from_str(t, f).ok())
-    {
+    } else if let Some(dt) = OFFSET_LAYOUTS.iter().find_map(|f| DateTime::parse_from_str(t, f).ok()) {
         dt.timestamp_micros()
     } else if let Some(naive) = parse_naive(t) {
         match assume_offset.from_local_datetime(&naive).single() {
             Some(dt) => dt.timestamp_micros(),
             None => {
-                return Err(format!(
-                    "time `{t}` does not exist at offset {assume_offset}"
-                ));
+                return Err(format!("time `{t}` does not exist at offset {assume_offset}"));
             }
         }
     } else if let Some(micros) = parse_epoch_seconds(t) {
@@ -66,11 +57,7 @@ fn parse_naive(t: &str) -> Option<NaiveDateTime> {
     NAIVE_LAYOUTS
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
-        .or_else(|| {
-            NaiveDate::parse_from_str(t, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-        })
+        .or_else(|| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
 }
 
 /// Parses Unix epoch seconds with an optional fraction (`1713485403.123456`)
@@ -119,8 +106,7 @@ pub fn parse_offset(text: &str) -> Result<FixedOffset, String> {
     }
     let hours: i32 = digits[..2].parse().map_err(|_| "bad hours")?;
     let minutes: i32 = digits[2..].parse().map_err(|_| "bad minutes")?;
-    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
-        .ok_or_else(|| "offset out of range".into())
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).ok_or_else(|| "offset out of range".into())
 }
 
 /// RFC 3339 text in UTC with a `Z`, to the second when there is no fraction.
@@ -191,15 +177,7 @@ mod tests {
 
     #[test]
     fn rejected() {
-        for text in [
-            "",
-            "yesterday",
-            "2024-13-01T00:00:00Z",
-            "1969-12-31T23:59:59Z",
-            "-5",
-            "1e9",
-            "12:00",
-        ] {
+        for text in ["", "yesterday", "2024-13-01T00:00:00Z", "1969-12-31T23:59:59Z", "-5", "1e9", "12:00"] {
             assert!(utc(text).is_err(), "{text}");
         }
     }
@@ -212,10 +190,7 @@ mod tests {
     #[test]
     fn offsets() {
         assert_eq!(parse_offset("Z").unwrap().local_minus_utc(), 0);
-        assert_eq!(
-            parse_offset("-05:30").unwrap().local_minus_utc(),
-            -(5 * 3600 + 1800)
-        );
+        assert_eq!(parse_offset("-05:30").unwrap().local_minus_utc(), -(5 * 3600 + 1800));
         assert_eq!(parse_offset("+0100").unwrap().local_minus_utc(), 3600);
         assert!(parse_offset("0100").is_err());
         assert!(parse_offset("+25:00").is_err());

@@ -31,10 +31,7 @@ pub struct RuleQuery {
 
 impl Default for RuleQuery {
     fn default() -> Self {
-        Self {
-            name: "queries/port_scan.sql".into(),
-            sql: PORT_SCAN_SQL.into(),
-        }
+        Self { name: "queries/port_scan.sql".into(), sql: PORT_SCAN_SQL.into() }
     }
 }
 
@@ -48,11 +45,7 @@ pub struct Detection {
 }
 
 /// Runs `query` with `params` against the lake registered in `ctx`.
-pub async fn detect(
-    ctx: &SessionContext,
-    query: &RuleQuery,
-    params: &RuleParams,
-) -> Result<Detection> {
+pub async fn detect(ctx: &SessionContext, query: &RuleQuery, params: &RuleParams) -> Result<Detection> {
     let base = scope::base(ctx, params).await?;
     let exclusions = scope::exclusions(params);
     let removed = count_exclusions(base.clone(), &exclusions).await?;
@@ -60,14 +53,7 @@ pub async fn detect(
     ctx.deregister_table(scope::VIEW)?;
     ctx.register_table(scope::VIEW, view.into_view())?;
     let alerts = run_sql(ctx, &query.name, &query.sql, Some(bind(params)?)).await?;
-    Ok(Detection {
-        alerts,
-        exclusions: exclusions
-            .into_iter()
-            .map(|e| e.label)
-            .zip(removed)
-            .collect(),
-    })
+    Ok(Detection { alerts, exclusions: exclusions.into_iter().map(|e| e.label).zip(removed).collect() })
 }
 
 /// The SQL parameters of the rule.
@@ -76,23 +62,11 @@ fn bind(params: &RuleParams) -> Result<ParamValues> {
         .map_err(|_| Error::parameter("bin", format!("{:?}", params.bin), "too long"))?;
     let bin = ScalarValue::new_interval_mdn(0, 0, nanos);
     let values: HashMap<String, ScalarValue> = [
-        (
-            "threshold",
-            ScalarValue::Int64(Some(i64::from(params.threshold))),
-        ),
+        ("threshold", ScalarValue::Int64(Some(i64::from(params.threshold)))),
         ("bin", bin),
-        (
-            "max_ports",
-            ScalarValue::Int64(Some(i64::from(params.max_ports))),
-        ),
-        (
-            "max_reporters",
-            ScalarValue::Int64(Some(i64::from(params.max_reporters))),
-        ),
-        (
-            "profile",
-            ScalarValue::Utf8(Some(params.profile.name().to_string())),
-        ),
+        ("max_ports", ScalarValue::Int64(Some(i64::from(params.max_ports)))),
+        ("max_reporters", ScalarValue::Int64(Some(i64::from(params.max_reporters)))),
+        ("profile", ScalarValue::Utf8(Some(params.profile.name().to_string()))),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -101,10 +75,7 @@ fn bind(params: &RuleParams) -> Result<ParamValues> {
 }
 
 /// How many external, in-scope events each exclusion matches.
-async fn count_exclusions(
-    base: datafusion::dataframe::DataFrame,
-    exclusions: &[scope::Exclusion],
-) -> Result<Vec<u64>> {
+async fn count_exclusions(base: datafusion::dataframe::DataFrame, exclusions: &[scope::Exclusion]) -> Result<Vec<u64>> {
     if exclusions.is_empty() {
         return Ok(Vec::new());
     }
@@ -116,11 +87,8 @@ async fn count_exclusions(
             Ok(sum(cast(one_if_removed, DataType::Int64)).alias(format!("x{i}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let batches = base
-        .filter(datafusion::logical_expr::ident("SrcIsExternal"))?
-        .aggregate(vec![], counts)?
-        .collect()
-        .await?;
+    let batches =
+        base.filter(datafusion::logical_expr::ident("SrcIsExternal"))?.aggregate(vec![], counts)?.collect().await?;
     let mut removed = vec![0; exclusions.len()];
     if let Some(batch) = batches.first() {
         for (i, slot) in removed.iter_mut().enumerate() {

@@ -33,10 +33,7 @@ pub struct Exclusion {
 /// profile and the private additions, before exclusions.
 pub async fn base(ctx: &SessionContext, params: &RuleParams) -> Result<DataFrame> {
     let mut df = ctx.table(TABLE).await?;
-    for filter in range_filters(params.range)
-        .into_iter()
-        .chain(session_filters(&params.filters))
-    {
+    for filter in range_filters(params.range).into_iter().chain(session_filters(&params.filters)) {
         df = df.filter(filter)?;
     }
     let flag = match params.profile {
@@ -52,15 +49,10 @@ pub async fn base(ctx: &SessionContext, params: &RuleParams) -> Result<DataFrame
 
 /// The exclusions of `params`, each with its matching expression.
 pub fn exclusions(params: &RuleParams) -> Vec<Exclusion> {
-    let src = params.exclude_src.iter().map(|net| Exclusion {
-        label: format!("source {net}"),
-        matches: cidr(net),
-    });
+    let src = params.exclude_src.iter().map(|net| Exclusion { label: format!("source {net}"), matches: cidr(net) });
     let ports = params.exclude_ports.iter().map(|&port| Exclusion {
         label: format!("port {port}"),
-        matches: ident("DstPortNumber")
-            .is_not_null()
-            .and(ident("DstPortNumber").eq(lit(i32::from(port)))),
+        matches: ident("DstPortNumber").is_not_null().and(ident("DstPortNumber").eq(lit(i32::from(port)))),
     });
     src.chain(ports).collect()
 }
@@ -74,10 +66,7 @@ pub fn apply_exclusions(base: DataFrame, exclusions: &[Exclusion]) -> Result<Dat
 }
 
 fn timestamp(micros: Micros) -> Expr {
-    lit(ScalarValue::TimestampMicrosecond(
-        Some(micros),
-        Some("UTC".into()),
-    ))
+    lit(ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into())))
 }
 
 /// `[from, to)` on TimeGenerated, plus the same bounds on the partition
@@ -96,28 +85,15 @@ fn range_filters(range: TimeRange) -> Vec<Expr> {
 }
 
 fn session_filters(f: &SessionFilters) -> Vec<Expr> {
-    let prefixes = |column: &str, prefixes: &[String]| {
-        any(prefixes
-            .iter()
-            .map(|p| starts_with(ident(column), lit(p.clone()))))
-    };
-    let in_list = |column: &str, values: Vec<Expr>| {
-        (!values.is_empty()).then(|| ident(column).in_list(values, false))
-    };
+    let prefixes =
+        |column: &str, prefixes: &[String]| any(prefixes.iter().map(|p| starts_with(ident(column), lit(p.clone()))));
+    let in_list = |column: &str, values: Vec<Expr>| (!values.is_empty()).then(|| ident(column).in_list(values, false));
     [
         prefixes("SrcIpAddr", &f.src_prefixes),
         prefixes("DstIpAddr", &f.dst_prefixes),
-        in_list(
-            "DstPortNumber",
-            f.dst_ports.iter().map(|&p| lit(i32::from(p))).collect(),
-        ),
-        in_list(
-            "DvcAction",
-            f.dvc_actions.iter().map(|a| lit(a.clone())).collect(),
-        ),
-        f.event_result
-            .as_ref()
-            .map(|r| ident("EventResult").eq(lit(r.clone()))),
+        in_list("DstPortNumber", f.dst_ports.iter().map(|&p| lit(i32::from(p))).collect()),
+        in_list("DvcAction", f.dvc_actions.iter().map(|a| lit(a.clone())).collect()),
+        f.event_result.as_ref().map(|r| ident("EventResult").eq(lit(r.clone()))),
     ]
     .into_iter()
     .flatten()
@@ -134,35 +110,22 @@ fn any(exprs: impl Iterator<Item = Expr>) -> Option<Expr> {
 /// IPv4-mapped IPv6 sources, which the lake stores with their IPv4 value.
 fn cidr(net: &IpNet) -> Expr {
     let between = |column: &str, lo: ScalarValue, hi: ScalarValue| {
-        ident(column)
-            .is_not_null()
-            .and(ident(column).between(lit(lo), lit(hi)))
+        ident(column).is_not_null().and(ident(column).between(lit(lo), lit(hi)))
     };
     match (net.network(), net.broadcast()) {
-        (IpAddr::V4(lo), IpAddr::V4(hi)) => between(
-            "SrcIpV4",
-            ScalarValue::UInt32(Some(lo.to_bits())),
-            ScalarValue::UInt32(Some(hi.to_bits())),
-        ),
+        (IpAddr::V4(lo), IpAddr::V4(hi)) => {
+            between("SrcIpV4", ScalarValue::UInt32(Some(lo.to_bits())), ScalarValue::UInt32(Some(hi.to_bits())))
+        }
         (IpAddr::V6(lo), IpAddr::V6(hi)) => {
             let (lo, hi) = (lo.to_bits(), hi.to_bits());
-            let (lo_hi, lo_lo, hi_hi, hi_lo) =
-                ((lo >> 64) as u64, lo as u64, (hi >> 64) as u64, hi as u64);
+            let (lo_hi, lo_lo, hi_hi, hi_lo) = ((lo >> 64) as u64, lo as u64, (hi >> 64) as u64, hi as u64);
             if net.prefix_len() <= 64 {
-                between(
-                    "SrcIpV6Hi",
-                    ScalarValue::UInt64(Some(lo_hi)),
-                    ScalarValue::UInt64(Some(hi_hi)),
-                )
+                between("SrcIpV6Hi", ScalarValue::UInt64(Some(lo_hi)), ScalarValue::UInt64(Some(hi_hi)))
             } else {
                 ident("SrcIpV6Hi")
                     .is_not_null()
                     .and(ident("SrcIpV6Hi").eq(lit(ScalarValue::UInt64(Some(lo_hi)))))
-                    .and(between(
-                        "SrcIpV6Lo",
-                        ScalarValue::UInt64(Some(lo_lo)),
-                        ScalarValue::UInt64(Some(hi_lo)),
-                    ))
+                    .and(between("SrcIpV6Lo", ScalarValue::UInt64(Some(lo_lo)), ScalarValue::UInt64(Some(hi_lo))))
             }
         }
         _ => lit(false),

@@ -43,16 +43,8 @@ impl QueryResult {
 
 /// Runs one SQL statement with `params` bound. Statements that change
 /// anything (DDL, DML, `SET`) are refused: hunting never alters the lake.
-pub async fn run_sql(
-    ctx: &SessionContext,
-    name: &str,
-    sql: &str,
-    params: Option<ParamValues>,
-) -> Result<QueryResult> {
-    let read_only = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
+pub async fn run_sql(ctx: &SessionContext, name: &str, sql: &str, params: Option<ParamValues>) -> Result<QueryResult> {
+    let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
     let wrap = |e| Error::query(name, e);
     let mut df = ctx.sql_with_options(sql, read_only).await.map_err(wrap)?;
     if let Some(params) = params {
@@ -61,18 +53,10 @@ pub async fn run_sql(
     let task = Arc::new(df.task_ctx());
     let plan = df.create_physical_plan().await.map_err(wrap)?;
     let scan = scan_stats(&plan);
-    tracing::info!(
-        "{name}: scans {} files in {} partitions",
-        scan.files,
-        scan.partitions
-    );
+    tracing::info!("{name}: scans {} files in {} partitions", scan.files, scan.partitions);
     let schema = plan.schema();
     let batches = collect(plan, task).await.map_err(wrap)?;
-    Ok(QueryResult {
-        schema,
-        batches,
-        scan,
-    })
+    Ok(QueryResult { schema, batches, scan })
 }
 
 /// Counts the files (and their partitions) every file scan in `plan` reads.
@@ -91,8 +75,5 @@ pub fn scan_stats(plan: &Arc<dyn ExecutionPlan>) -> ScanStats {
         }
         stack.extend(node.children().into_iter().cloned());
     }
-    ScanStats {
-        files: files.len(),
-        partitions: partitions.len(),
-    }
+    ScanStats { files: files.len(), partitions: partitions.len() }
 }

@@ -46,13 +46,9 @@ fn register_lake(ctx: &SessionContext, lake: &LakeLocation) -> Result<()> {
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![(PARTITION_COLUMN.to_string(), DataType::Utf8)]);
-    let config = ListingTableConfig::new(lake.table_url()?)
-        .with_listing_options(options)
-        .with_schema(file_schema());
-    let table = ListingTable::try_new(config).map_err(|e| Error::Lake {
-        lake: lake.display.clone(),
-        reason: e.to_string(),
-    })?;
+    let config = ListingTableConfig::new(lake.table_url()?).with_listing_options(options).with_schema(file_schema());
+    let table =
+        ListingTable::try_new(config).map_err(|e| Error::Lake { lake: lake.display.clone(), reason: e.to_string() })?;
     ctx.register_table(TABLE, Arc::new(table))?;
     Ok(())
 }

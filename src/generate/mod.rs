@@ -44,10 +44,8 @@ const REPORTERS: &[(&str, &str, &str)] = &[
 ];
 
 /// Common destination ports, most frequent first.
-const COMMON_PORTS: &[i32] = &[
-    443, 80, 53, 22, 445, 3389, 123, 25, 993, 8080, 389, 636, 135, 139, 88, 5985, 1433, 3306, 5432,
-    8443,
-];
+const COMMON_PORTS: &[i32] =
+    &[443, 80, 53, 22, 445, 3389, 123, 25, 993, 8080, 389, 636, 135, 139, 88, 5985, 1433, 3306, 5432, 8443];
 
 /// One generated event, owning its text.
 #[derive(Debug, Clone)]
@@ -75,11 +73,7 @@ impl Event {
         SessionRow {
             time_generated: self.time,
             event_type: Some(Cow::Borrowed(event_type)),
-            event_result: Some(Cow::Borrowed(if self.success {
-                "Success"
-            } else {
-                "Failure"
-            })),
+            event_result: Some(Cow::Borrowed(if self.success { "Success" } else { "Failure" })),
             event_vendor: Some(Cow::Borrowed(vendor)),
             event_product: Some(Cow::Borrowed(product)),
             dvc: Some(Cow::Borrowed(product)),
@@ -97,16 +91,10 @@ impl Event {
 
 /// Generates the events of `config`, day by day, calling `emit` for each.
 /// Returns the number of planted scenario copies.
-pub fn generate<E>(
-    config: &GeneratorConfig,
-    mut emit: impl FnMut(&Event, i32) -> Result<(), E>,
-) -> Result<u64, E> {
+pub fn generate<E>(config: &GeneratorConfig, mut emit: impl FnMut(&Event, i32) -> Result<(), E>) -> Result<u64, E> {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let days = u64::from(config.days.max(1));
-    let start = config
-        .start
-        .and_hms_opt(0, 0, 0)
-        .map_or(0, |t| t.and_utc().timestamp_micros());
+    let start = config.start.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp_micros());
     let mut planted = 0;
     for day in 0..days {
         let day_rows = config.rows / days + u64::from(day < config.rows % days);
@@ -143,25 +131,12 @@ fn background(rng: &mut ChaCha8Rng, day_start: Micros, sources: u32) -> Event {
     let src = match class {
         0..88 => match n % 3 {
             0 => format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff),
-            1 => format!(
-                "172.{}.{}.{}",
-                16 + (n >> 16) % 16,
-                (n >> 8) & 0xff,
-                n & 0xff
-            ),
+            1 => format!("172.{}.{}.{}", 16 + (n >> 16) % 16, (n >> 8) & 0xff, n & 0xff),
             _ => format!("192.168.{}.{}", (n >> 8) & 0xff, n & 0xff),
         },
-        88..97 => format!(
-            "{}.{}.{}.{}",
-            20 + (n >> 24) % 100,
-            (n >> 16) & 0xff,
-            (n >> 8) & 0xff,
-            n & 0xff
-        ),
+        88..97 => format!("{}.{}.{}.{}", 20 + (n >> 24) % 100, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff),
         97..99 => format!("2001:db8:{:x}::{:x}", n >> 16, n & 0xffff),
-        _ => {
-            ["127.0.0.1", "169.254.3.4", "0.0.0.0", "fe80::1", "::1"][(n % 5) as usize].to_string()
-        }
+        _ => ["127.0.0.1", "169.254.3.4", "0.0.0.0", "fe80::1", "::1"][(n % 5) as usize].to_string(),
     };
     let port_pick = rng.random_range(0..100);
     let dst_port = if port_pick < 90 {
@@ -174,17 +149,9 @@ fn background(rng: &mut ChaCha8Rng, day_start: Micros, sources: u32) -> Event {
     Event {
         time: day_start + rng.random_range(0..DAY),
         src,
-        dst: format!(
-            "10.0.{}.{}",
-            rng.random_range(0..4),
-            rng.random_range(1..255)
-        ),
+        dst: format!("10.0.{}.{}", rng.random_range(0..4), rng.random_range(1..255)),
         dst_port: Some(dst_port),
-        protocol: if dst_port == 53 || dst_port == 123 {
-            "UDP"
-        } else {
-            "TCP"
-        },
+        protocol: if dst_port == 53 || dst_port == 123 { "UDP" } else { "TCP" },
         reporter: rng.random_range(0..REPORTERS.len()),
         success: rng.random_range(0..10) < 8,
     }
@@ -217,19 +184,13 @@ pub fn write_csv(config: &GeneratorConfig, path: &std::path::Path) -> crate::Res
     } else {
         let file = std::io::BufWriter::new(std::fs::File::create(path).map_err(io_error)?);
         if path.extension().is_some_and(|e| e == "gz") {
-            Box::new(flate2::write::GzEncoder::new(
-                file,
-                flate2::Compression::default(),
-            ))
+            Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::default()))
         } else {
             Box::new(file)
         }
     };
     let mut csv = csv::Writer::from_writer(out);
-    let csv_error = |e: csv::Error| crate::Error::Input {
-        input: path.display().to_string(),
-        reason: e.to_string(),
-    };
+    let csv_error = |e: csv::Error| crate::Error::Input { input: path.display().to_string(), reason: e.to_string() };
     csv.write_record(CSV_HEADER).map_err(csv_error)?;
     let planted = generate(config, |event, src_port| {
         let row = event.row(src_port);
@@ -259,10 +220,7 @@ pub fn write_csv(config: &GeneratorConfig, path: &std::path::Path) -> crate::Res
 
 /// Writes the events of `config` straight into `lake`. Returns the number
 /// of planted scenarios.
-pub async fn write_lake(
-    config: &GeneratorConfig,
-    lake: &crate::lake::LakeLocation,
-) -> crate::Result<u64> {
+pub async fn write_lake(config: &GeneratorConfig, lake: &crate::lake::LakeLocation) -> crate::Result<u64> {
     use crate::ingest::sink::{Rejects, Sink};
     let config = config.clone();
     let (planted, writer) = crate::lake::writer::write_from(lake, move |tx| {
@@ -273,11 +231,6 @@ pub async fn write_lake(
         Ok(planted)
     })
     .await?;
-    tracing::info!(
-        "wrote {} rows in {} files ({} partitions)",
-        writer.rows,
-        writer.files,
-        writer.partitions.len()
-    );
+    tracing::info!("wrote {} rows in {} files ({} partitions)", writer.rows, writer.files, writer.partitions.len());
     Ok(planted)
 }

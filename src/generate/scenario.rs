@@ -52,101 +52,24 @@ enum Class {
 
 macro_rules! scenario {
     ($name:literal, $d:literal, $s:literal, $kind:expr) => {
-        Scenario {
-            name: $name,
-            default_alerts: $d,
-            sentinel_alerts: $s,
-            kind: $kind,
-        }
+        Scenario { name: $name, default_alerts: $d, sentinel_alerts: $s, kind: $kind }
     };
 }
 
 /// Every planted scenario.
 pub const SCENARIOS: &[Scenario] = &[
-    scenario!(
-        "vertical-120",
-        1,
-        1,
-        Kind::Vertical {
-            class: Class::Public,
-            ports: 120
-        }
-    ),
-    scenario!(
-        "vertical-51",
-        1,
-        1,
-        Kind::Vertical {
-            class: Class::Public,
-            ports: 51
-        }
-    ),
+    scenario!("vertical-120", 1, 1, Kind::Vertical { class: Class::Public, ports: 120 }),
+    scenario!("vertical-51", 1, 1, Kind::Vertical { class: Class::Public, ports: 51 }),
     scenario!("near-miss-50", 0, 0, Kind::FiftyRepeated),
     scenario!("straddle-30+30", 0, 0, Kind::Straddle { per_bin: 30 }),
     scenario!("straddle-55+55", 2, 2, Kind::Straddle { per_bin: 55 }),
-    scenario!(
-        "loopback-127/8",
-        0,
-        1,
-        Kind::Vertical {
-            class: Class::Loopback2,
-            ports: 70
-        }
-    ),
-    scenario!(
-        "link-local",
-        0,
-        1,
-        Kind::Vertical {
-            class: Class::LinkLocal,
-            ports: 70
-        }
-    ),
-    scenario!(
-        "zero-net-0/8",
-        0,
-        1,
-        Kind::Vertical {
-            class: Class::ZeroNet,
-            ports: 70
-        }
-    ),
-    scenario!(
-        "cgnat-100.64",
-        1,
-        1,
-        Kind::Vertical {
-            class: Class::Cgnat,
-            ports: 70
-        }
-    ),
-    scenario!(
-        "public-ipv6",
-        1,
-        0,
-        Kind::Vertical {
-            class: Class::PublicV6,
-            ports: 80
-        }
-    ),
-    scenario!(
-        "ipv4-mapped",
-        1,
-        0,
-        Kind::Vertical {
-            class: Class::MappedPublic,
-            ports: 80
-        }
-    ),
-    scenario!(
-        "private-10",
-        0,
-        0,
-        Kind::Vertical {
-            class: Class::Private,
-            ports: 200
-        }
-    ),
+    scenario!("loopback-127/8", 0, 1, Kind::Vertical { class: Class::Loopback2, ports: 70 }),
+    scenario!("link-local", 0, 1, Kind::Vertical { class: Class::LinkLocal, ports: 70 }),
+    scenario!("zero-net-0/8", 0, 1, Kind::Vertical { class: Class::ZeroNet, ports: 70 }),
+    scenario!("cgnat-100.64", 1, 1, Kind::Vertical { class: Class::Cgnat, ports: 70 }),
+    scenario!("public-ipv6", 1, 0, Kind::Vertical { class: Class::PublicV6, ports: 80 }),
+    scenario!("ipv4-mapped", 1, 0, Kind::Vertical { class: Class::MappedPublic, ports: 80 }),
+    scenario!("private-10", 0, 0, Kind::Vertical { class: Class::Private, ports: 200 }),
     scenario!("two-reporters", 1, 1, Kind::TwoReporters),
     scenario!("null-ports", 0, 0, Kind::NullPorts),
     scenario!("horizontal", 0, 0, Kind::Horizontal),
@@ -172,23 +95,12 @@ impl Scenario {
     /// The events of copy `id`, in the bin starting at `anchor`.
     pub fn events(&self, id: u32, anchor: Micros, rng: &mut ChaCha8Rng) -> Vec<Event> {
         // Scenarios of one copy share `id`; give each its own address block.
-        let index = SCENARIOS
-            .iter()
-            .position(|s| s.name == self.name)
-            .unwrap_or(0) as u32;
+        let index = SCENARIOS.iter().position(|s| s.name == self.name).unwrap_or(0) as u32;
         let id = id * SCENARIOS.len() as u32 + index;
         let mut at = |from: Micros, span: Micros| from + rng.random_range(0..span);
         let mut events = Vec::new();
         let mut push = |time, src: &str, dst: String, port: Option<i32>, protocol, reporter| {
-            events.push(Event {
-                time,
-                src: src.to_string(),
-                dst,
-                dst_port: port,
-                protocol,
-                reporter,
-                success: false,
-            });
+            events.push(Event { time, src: src.to_string(), dst, dst_port: port, protocol, reporter, success: false });
         };
         let target = format!("203.0.113.{}", 1 + id % 250);
         let minute = 60_000_000;
@@ -196,99 +108,43 @@ impl Scenario {
             Kind::Vertical { class, ports } => {
                 let src = class.address(id);
                 for port in 1..=ports {
-                    push(
-                        at(anchor, 3 * minute),
-                        &src,
-                        target.clone(),
-                        Some(port * 7 % 1000 + 1),
-                        "TCP",
-                        0,
-                    );
+                    push(at(anchor, 3 * minute), &src, target.clone(), Some(port * 7 % 1000 + 1), "TCP", 0);
                 }
             }
             Kind::FiftyRepeated => {
                 let src = Class::Public.address(id);
                 for port in 1..=50 {
                     for protocol in ["TCP", "UDP", "TCP"] {
-                        push(
-                            at(anchor, 4 * minute),
-                            &src,
-                            target.clone(),
-                            Some(1000 + port),
-                            protocol,
-                            0,
-                        );
+                        push(at(anchor, 4 * minute), &src, target.clone(), Some(1000 + port), protocol, 0);
                     }
                 }
             }
             Kind::Straddle { per_bin } => {
                 let src = Class::Public.address(id);
                 for port in 1..=per_bin {
-                    push(
-                        at(anchor + BIN - minute, minute),
-                        &src,
-                        target.clone(),
-                        Some(port),
-                        "TCP",
-                        0,
-                    );
-                    push(
-                        at(anchor + BIN, minute),
-                        &src,
-                        target.clone(),
-                        Some(100 + port),
-                        "TCP",
-                        0,
-                    );
+                    push(at(anchor + BIN - minute, minute), &src, target.clone(), Some(port), "TCP", 0);
+                    push(at(anchor + BIN, minute), &src, target.clone(), Some(100 + port), "TCP", 0);
                 }
             }
             Kind::TwoReporters => {
                 let src = Class::Public.address(id);
                 for port in 1..=70 {
-                    push(
-                        at(anchor, 4 * minute),
-                        &src,
-                        target.clone(),
-                        Some(2000 + port),
-                        "TCP",
-                        (port % 2) as usize,
-                    );
+                    push(at(anchor, 4 * minute), &src, target.clone(), Some(2000 + port), "TCP", (port % 2) as usize);
                 }
             }
             Kind::NullPorts => {
                 let src = Class::Public.address(id);
                 for port in 1..=45 {
-                    push(
-                        at(anchor, 4 * minute),
-                        &src,
-                        target.clone(),
-                        Some(3000 + port),
-                        "TCP",
-                        0,
-                    );
+                    push(at(anchor, 4 * minute), &src, target.clone(), Some(3000 + port), "TCP", 0);
                 }
                 for _ in 0..15 {
-                    push(
-                        at(anchor, 4 * minute),
-                        &src,
-                        target.clone(),
-                        None,
-                        "ICMP",
-                        0,
-                    );
+                    push(at(anchor, 4 * minute), &src, target.clone(), None, "ICMP", 0);
                 }
             }
             Kind::Horizontal => {
                 let src = Class::Public.address(id);
                 for host in 1..=80 {
-                    push(
-                        at(anchor, 4 * minute),
-                        &src,
-                        format!("198.51.100.{host}"),
-                        Some(445),
-                        "TCP",
-                        0,
-                    );
+                    push(at(anchor, 4 * minute), &src, format!("198.51.100.{host}"), Some(445), "TCP", 0);
                 }
             }
         }

@@ -65,10 +65,7 @@ const COLUMNS: &[(&str, Column)] = &[
     ("DstPortNumber", Column::DstPortNumber),
     ("NetworkProtocol", Column::NetworkProtocol),
     ("NetworkDirection", Column::NetworkDirection),
-    (
-        "NetworkApplicationProtocol",
-        Column::NetworkApplicationProtocol,
-    ),
+    ("NetworkApplicationProtocol", Column::NetworkApplicationProtocol),
     ("SrcHostname", Column::SrcHostname),
     ("DstHostname", Column::DstHostname),
     ("SrcBytes", Column::SrcBytes),
@@ -81,10 +78,7 @@ const COLUMNS: &[(&str, Column)] = &[
 
 /// The ASIM column called `name` (letter case ignored).
 pub fn column(name: &str) -> Option<Column> {
-    COLUMNS
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, c)| *c)
+    COLUMNS.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, c)| *c)
 }
 
 /// How a CSV header names a column: `TimeGenerated [UTC]` and
@@ -92,10 +86,7 @@ pub fn column(name: &str) -> Option<Column> {
 fn split_header(header: &str) -> (&str, bool) {
     let header = header.trim().trim_start_matches('\u{feff}');
     match header.split_once('[') {
-        Some((name, suffix)) => (
-            name.trim(),
-            suffix.to_ascii_lowercase().starts_with("local"),
-        ),
+        Some((name, suffix)) => (name.trim(), suffix.to_ascii_lowercase().starts_with("local")),
         None => (header, false),
     }
 }
@@ -134,25 +125,16 @@ fn set<'a>(
     let count = parse_count;
     let named = |name: &str, r: Result<i64, String>| r.map_err(|e| format!("{name}: {e}"));
     match column {
-        Column::TimeGenerated => {
-            row.time_generated = time(&value).map_err(|e| format!("TimeGenerated: {e}"))?
-        }
+        Column::TimeGenerated => row.time_generated = time(&value).map_err(|e| format!("TimeGenerated: {e}"))?,
         Column::EventStartTime => {
             row.event_start_time = Some(time(&value).map_err(|e| format!("EventStartTime: {e}"))?)
         }
-        Column::EventEndTime => {
-            row.event_end_time = Some(time(&value).map_err(|e| format!("EventEndTime: {e}"))?)
-        }
+        Column::EventEndTime => row.event_end_time = Some(time(&value).map_err(|e| format!("EventEndTime: {e}"))?),
         Column::EventCount => {
-            row.event_count =
-                Some(named("EventCount", parse_int(&value, 0, i64::from(i32::MAX)))? as i32)
+            row.event_count = Some(named("EventCount", parse_int(&value, 0, i64::from(i32::MAX)))? as i32)
         }
-        Column::SrcPortNumber => {
-            row.src_port_number = Some(port(&value).map_err(|e| format!("SrcPortNumber: {e}"))?)
-        }
-        Column::DstPortNumber => {
-            row.dst_port_number = Some(port(&value).map_err(|e| format!("DstPortNumber: {e}"))?)
-        }
+        Column::SrcPortNumber => row.src_port_number = Some(port(&value).map_err(|e| format!("SrcPortNumber: {e}"))?),
+        Column::DstPortNumber => row.dst_port_number = Some(port(&value).map_err(|e| format!("DstPortNumber: {e}"))?),
         Column::SrcBytes => row.src_bytes = Some(named("SrcBytes", count(&value))?),
         Column::DstBytes => row.dst_bytes = Some(named("DstBytes", count(&value))?),
         Column::SrcPackets => row.src_packets = Some(named("SrcPackets", count(&value))?),
@@ -185,21 +167,14 @@ fn has_offset(text: &str) -> bool {
         return true;
     }
     let tail = t.len().saturating_sub(6);
-    t.get(tail..)
-        .is_some_and(|s| s.contains(['+', '-']) && t.contains(['T', ' ']) && t.contains(':'))
+    t.get(tail..).is_some_and(|s| s.contains(['+', '-']) && t.contains(['T', ' ']) && t.contains(':'))
 }
 
 /// Reads an ASIM CSV export.
 pub fn read_csv(reader: impl BufRead, sink: &mut Sink<'_>, rules: TimeRules) -> Result<()> {
     sink.counts.format = "asim-csv";
-    let mut csv = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(reader);
-    let headers = csv
-        .byte_headers()
-        .map_err(|e| input_error(sink, e))?
-        .clone();
+    let mut csv = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(reader);
+    let headers = csv.byte_headers().map_err(|e| input_error(sink, e))?.clone();
     let mut columns = Vec::with_capacity(headers.len());
     for raw in headers.iter() {
         let text = String::from_utf8_lossy(raw);
@@ -210,11 +185,7 @@ pub fn read_csv(reader: impl BufRead, sink: &mut Sink<'_>, rules: TimeRules) -> 
         }
         columns.push(mapped.map(|c| (c, local)));
     }
-    if !columns
-        .iter()
-        .flatten()
-        .any(|(c, _)| *c == Column::TimeGenerated)
-    {
+    if !columns.iter().flatten().any(|(c, _)| *c == Column::TimeGenerated) {
         return Err(Error::Input {
             input: sink.input.clone(),
             reason: "no TimeGenerated column in the CSV header".into(),
@@ -231,11 +202,7 @@ pub fn read_csv(reader: impl BufRead, sink: &mut Sink<'_>, rules: TimeRules) -> 
         let result = if record.len() == columns.len() {
             csv_row(&record, &columns, rules)
         } else {
-            Err(format!(
-                "expected {} columns, found {}",
-                columns.len(),
-                record.len()
-            ))
+            Err(format!("expected {} columns, found {}", columns.len(), record.len()))
         };
         match result {
             Ok(row) => sink.row(&row)?,
@@ -250,10 +217,7 @@ fn csv_row<'a>(
     columns: &[Option<(Column, bool)>],
     rules: TimeRules,
 ) -> Result<SessionRow<'a>, String> {
-    let mut row = SessionRow {
-        time_generated: i64::MIN,
-        ..Default::default()
-    };
+    let mut row = SessionRow { time_generated: i64::MIN, ..Default::default() };
     for (field, mapped) in record.iter().zip(columns) {
         let Some((column, local)) = *mapped else {
             continue;
@@ -267,9 +231,7 @@ fn csv_row<'a>(
 
 /// The record as CSV text again, for the rejects report.
 fn csv_line(record: &csv::ByteRecord) -> Vec<u8> {
-    let mut out = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b' '))
-        .from_writer(Vec::new());
+    let mut out = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b' ')).from_writer(Vec::new());
     let _ = out.write_byte_record(record);
     let mut text = out.into_inner().unwrap_or_default();
     text.pop();
@@ -277,18 +239,11 @@ fn csv_line(record: &csv::ByteRecord) -> Vec<u8> {
 }
 
 fn require_time(row: &SessionRow<'_>) -> Result<(), String> {
-    if row.time_generated == i64::MIN {
-        Err("TimeGenerated is missing".into())
-    } else {
-        Ok(())
-    }
+    if row.time_generated == i64::MIN { Err("TimeGenerated is missing".into()) } else { Ok(()) }
 }
 
 fn input_error(sink: &Sink<'_>, e: csv::Error) -> Error {
-    Error::Input {
-        input: sink.input.clone(),
-        reason: e.to_string(),
-    }
+    Error::Input { input: sink.input.clone(), reason: e.to_string() }
 }
 
 /// Reads ASIM JSON lines: one object per line with ASIM field names.
@@ -304,14 +259,8 @@ pub fn read_json(reader: impl BufRead, sink: &mut Sink<'_>, rules: TimeRules) ->
     })
 }
 
-fn json_row(
-    object: &serde_json::Map<String, Value>,
-    rules: TimeRules,
-) -> Result<SessionRow<'_>, String> {
-    let mut row = SessionRow {
-        time_generated: i64::MIN,
-        ..Default::default()
-    };
+fn json_row(object: &serde_json::Map<String, Value>, rules: TimeRules) -> Result<SessionRow<'_>, String> {
+    let mut row = SessionRow { time_generated: i64::MIN, ..Default::default() };
     for (key, value) in object {
         let Some(column) = column(key) else { continue };
         let text = match value {
@@ -335,14 +284,8 @@ mod tests {
 
     #[test]
     fn headers_with_suffixes() {
-        assert_eq!(
-            split_header("TimeGenerated [UTC]"),
-            ("TimeGenerated", false)
-        );
-        assert_eq!(
-            split_header("TimeGenerated [Local Time]"),
-            ("TimeGenerated", true)
-        );
+        assert_eq!(split_header("TimeGenerated [UTC]"), ("TimeGenerated", false));
+        assert_eq!(split_header("TimeGenerated [Local Time]"), ("TimeGenerated", true));
         assert_eq!(split_header("\u{feff}SrcIpAddr"), ("SrcIpAddr", false));
         assert_eq!(column("srcipaddr"), Some(Column::SrcIpAddr));
         assert_eq!(column("Computer"), None);

@@ -67,17 +67,12 @@ impl InputFormat {
             return Some(InputFormat::WindowsXml);
         }
         if line.starts_with('{') {
-            return serde_json::from_str::<Map<String, Value>>(line)
-                .ok()
-                .and_then(|o| json_format(&o));
+            return serde_json::from_str::<Map<String, Value>>(line).ok().and_then(|o| json_format(&o));
         }
         if vpc::is_header(line) || vpc::is_default_record(line) {
             return Some(InputFormat::VpcFlow);
         }
-        if line
-            .split([',', ';', '\t'])
-            .any(|h| h.trim().trim_matches('"').starts_with("TimeGenerated"))
-        {
+        if line.split([',', ';', '\t']).any(|h| h.trim().trim_matches('"').starts_with("TimeGenerated")) {
             return Some(InputFormat::AsimCsv);
         }
         None
@@ -87,9 +82,7 @@ impl InputFormat {
 /// Which JSON-lines format an object belongs to.
 fn json_format(object: &Map<String, Value>) -> Option<InputFormat> {
     let asim = object.contains_key("TimeGenerated")
-        && ["SrcIpAddr", "DstIpAddr", "DstPortNumber", "EventVendor"]
-            .iter()
-            .any(|k| object.contains_key(*k));
+        && ["SrcIpAddr", "DstIpAddr", "DstPortNumber", "EventVendor"].iter().any(|k| object.contains_key(*k));
     if asim {
         Some(InputFormat::AsimJson)
     } else if zeek::is_conn_json(object) {
@@ -128,12 +121,7 @@ mod tests {
             (b"hello world\n", None),
         ];
         for (head, expected) in cases {
-            assert_eq!(
-                InputFormat::detect(head),
-                *expected,
-                "{}",
-                String::from_utf8_lossy(head)
-            );
+            assert_eq!(InputFormat::detect(head), *expected, "{}", String::from_utf8_lossy(head));
         }
     }
 }

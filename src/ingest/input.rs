@@ -31,12 +31,13 @@ pub struct Input {
 /// Opens an input (a file, stdin, or an object streamed from its store)
 /// and undoes gzip or zstd compression. Must run on a blocking thread of
 /// the runtime: objects are fetched through it.
-pub fn open(named: &Named) -> Result<Input> {
+/// `progress` advances by the (compressed) bytes read.
+pub fn open(named: &Named, progress: &indicatif::ProgressBar) -> Result<Input> {
     let name = named.name.as_str();
     let raw: Box<dyn Read + Send> = match &named.object {
-        Some((store, path)) => Box::new(object_reader(store.clone(), path.clone(), name)?),
-        None if name == "-" => Box::new(io::stdin()),
-        None => Box::new(File::open(name).map_err(|e| Error::io(name, e))?),
+        Some((store, path)) => Box::new(progress.wrap_read(object_reader(store.clone(), path.clone(), name)?)),
+        None if name == "-" => Box::new(progress.wrap_read(io::stdin())),
+        None => Box::new(progress.wrap_read(File::open(name).map_err(|e| Error::io(name, e))?)),
     };
     let mut raw = BufReader::with_capacity(256 * 1024, raw);
     let magic = raw.fill_buf().map_err(|e| Error::io(name, e))?;
@@ -52,16 +53,9 @@ pub fn open(named: &Named) -> Result<Input> {
     (&mut decoded)
         .take(HEAD_BYTES as u64)
         .read_to_end(&mut head)
-        .map_err(|e| Error::Input {
-            input: name.to_string(),
-            reason: format!("cannot read: {e}"),
-        })?;
+        .map_err(|e| Error::Input { input: name.to_string(), reason: format!("cannot read: {e}") })?;
     let reader = BufReader::with_capacity(256 * 1024, Cursor::new(head.clone()).chain(decoded));
-    Ok(Input {
-        name: name.to_string(),
-        head,
-        reader: Box::new(reader),
-    })
+    Ok(Input { name: name.to_string(), head, reader: Box::new(reader) })
 }
 
 impl Input {
@@ -71,10 +65,7 @@ impl Input {
         let mut bytes = Vec::new();
         self.reader
             .read_to_end(&mut bytes)
-            .map_err(|e| Error::Input {
-                input: self.name.clone(),
-                reason: format!("cannot read: {e}"),
-            })?;
+            .map_err(|e| Error::Input { input: self.name.clone(), reason: format!("cannot read: {e}") })?;
         Ok(bytes)
     }
 }
@@ -89,26 +80,18 @@ pub struct Named {
     pub found: bool,
     /// For objects: the store and the key.
     pub object: Option<(Arc<CountingStore>, Path)>,
+    /// Size in bytes, when known before reading.
+    pub size: Option<u64>,
 }
 
 /// A blocking reader over an object's bytes as they stream in.
-fn object_reader(
-    store: Arc<CountingStore>,
-    path: Path,
-    name: &str,
-) -> Result<impl Read + Send + use<>> {
+fn object_reader(store: Arc<CountingStore>, path: Path, name: &str) -> Result<impl Read + Send + use<>> {
     let handle = tokio::runtime::Handle::current();
     let result = handle
         .block_on(store.get_opts(&path, Default::default()))
-        .map_err(|e| Error::Input {
-            input: name.to_string(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| Error::Input { input: name.to_string(), reason: e.to_string() })?;
     let stream = result.into_stream().map_err(io::Error::other);
-    Ok(SyncIoBridge::new_with_handle(
-        StreamReader::new(stream),
-        handle,
-    ))
+    Ok(SyncIoBridge::new_with_handle(StreamReader::new(stream), handle))
 }
 
 /// The objects under an `s3://bucket/prefix` (or one object, or those
@@ -117,49 +100,32 @@ async fn list_objects(url: &str, storage: &StorageOptions) -> Result<Vec<Named>>
     let located = locate(url, storage)?;
     let store = located.store;
     // The key as written: `Path` would percent-encode glob characters.
-    let key = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('/'))
-        .map_or("", |(_, k)| k)
-        .to_string();
+    let key = url.split_once("://").and_then(|(_, rest)| rest.split_once('/')).map_or("", |(_, k)| k).to_string();
     let bucket_url = located.store_url.as_str().trim_end_matches('/').to_string();
-    let list_error = |e: object_store::Error| Error::Input {
-        input: url.to_string(),
-        reason: e.to_string(),
-    };
+    let list_error = |e: object_store::Error| Error::Input { input: url.to_string(), reason: e.to_string() };
     let glob_at = key.find(['*', '?', '[']);
     let (prefix, pattern) = match glob_at {
         Some(at) => {
-            let pattern = glob::Pattern::new(&key)
-                .map_err(|e| Error::parameter("input", url, e.to_string()))?;
-            (
-                Path::from(&key[..key[..at].rfind('/').unwrap_or(0)]),
-                Some(pattern),
-            )
+            let pattern = glob::Pattern::new(&key).map_err(|e| Error::parameter("input", url, e.to_string()))?;
+            (Path::from(&key[..key[..at].rfind('/').unwrap_or(0)]), Some(pattern))
         }
         None => {
             if !key.is_empty()
                 && let Ok(meta) = store.head(&located.path).await
             {
+                let size = Some(meta.size);
                 return Ok(vec![Named {
                     name: url.to_string(),
                     found: false,
                     object: Some((store, meta.location)),
+                    size,
                 }]);
             }
             (located.path.clone(), None)
         }
     };
-    let mut objects: Vec<ObjectMeta> = store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(list_error)?;
-    objects.retain(|o| {
-        pattern
-            .as_ref()
-            .is_none_or(|p| p.matches(o.location.as_ref()))
-    });
+    let mut objects: Vec<ObjectMeta> = store.list(Some(&prefix)).try_collect().await.map_err(list_error)?;
+    objects.retain(|o| pattern.as_ref().is_none_or(|p| p.matches(o.location.as_ref())));
     objects.sort_by(|a, b| a.location.cmp(&b.location));
     if objects.is_empty() {
         return Err(Error::parameter("input", url, "no objects at this prefix"));
@@ -169,6 +135,7 @@ async fn list_objects(url: &str, storage: &StorageOptions) -> Result<Vec<Named>>
         .map(|o| Named {
             name: format!("{bucket_url}/{}", o.location),
             found: true,
+            size: Some(o.size),
             object: Some((store.clone(), o.location)),
         })
         .collect())
@@ -180,10 +147,9 @@ pub async fn expand(inputs: &[String], storage: &StorageOptions) -> Result<Vec<N
     let mut out = Vec::new();
     for input in inputs {
         let path = std::path::Path::new(input);
-        let named = |name: String, found: bool| Named {
-            name,
-            found,
-            object: None,
+        let named = |name: String, found: bool| {
+            let size = std::fs::metadata(&name).ok().map(|m| m.len());
+            Named { name, found, object: None, size }
         };
         if input.starts_with("s3://") || input.starts_with("s3a://") {
             out.extend(list_objects(input, storage).await?);
@@ -193,9 +159,7 @@ pub async fn expand(inputs: &[String], storage: &StorageOptions) -> Result<Vec<N
             let mut files: Vec<String> = walkdir::WalkDir::new(path)
                 .sort_by_file_name()
                 .into_iter()
-                .filter_entry(|e| {
-                    e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
-                })
+                .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
                 .filter_map(|e| e.ok())
                 .filter(|e| e.file_type().is_file())
                 .map(|e| e.path().display().to_string())
@@ -203,13 +167,9 @@ pub async fn expand(inputs: &[String], storage: &StorageOptions) -> Result<Vec<N
             files.sort();
             out.extend(files.into_iter().map(|f| named(f, true)));
         } else if input.contains(['*', '?', '[']) {
-            let pattern = glob::glob(input)
-                .map_err(|e| Error::parameter("input", input.clone(), e.to_string()))?;
-            let mut files: Vec<String> = pattern
-                .filter_map(|p| p.ok())
-                .filter(|p| p.is_file())
-                .map(|p| p.display().to_string())
-                .collect();
+            let pattern = glob::glob(input).map_err(|e| Error::parameter("input", input.clone(), e.to_string()))?;
+            let mut files: Vec<String> =
+                pattern.filter_map(|p| p.ok()).filter(|p| p.is_file()).map(|p| p.display().to_string()).collect();
             if files.is_empty() {
                 return Err(Error::parameter("input", input.clone(), "no files match"));
             }

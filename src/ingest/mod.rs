@@ -73,10 +73,7 @@ impl IngestSummary {
 
     /// Records skipped across inputs.
     pub fn skipped(&self) -> u64 {
-        self.inputs
-            .iter()
-            .map(|(_, c)| c.skipped.values().sum::<u64>())
-            .sum()
+        self.inputs.iter().map(|(_, c)| c.skipped.values().sum::<u64>()).sum()
     }
 
     /// Counts per format: inputs, read, accepted, rejected, and skips by reason.
@@ -97,11 +94,8 @@ impl IngestSummary {
 
     /// The one-line summary printed at the end of an ingest.
     pub fn line(&self) -> String {
-        let unknown: BTreeSet<&str> = self
-            .inputs
-            .iter()
-            .flat_map(|(_, c)| c.unknown_columns.iter().map(String::as_str))
-            .collect();
+        let unknown: BTreeSet<&str> =
+            self.inputs.iter().flat_map(|(_, c)| c.unknown_columns.iter().map(String::as_str)).collect();
         let mut line = format!(
             "{} rows read, {} written, {} rejected, {} skipped; {} files in {} partitions ({:.1} MiB)",
             self.rows_read(),
@@ -113,10 +107,7 @@ impl IngestSummary {
             self.bytes as f64 / (1024.0 * 1024.0)
         );
         if !unknown.is_empty() {
-            line += &format!(
-                "; ignored columns: {}",
-                unknown.into_iter().collect::<Vec<_>>().join(", ")
-            );
+            line += &format!("; ignored columns: {}", unknown.into_iter().collect::<Vec<_>>().join(", "));
         }
         if !self.passed_over.is_empty() {
             line += &format!("; {} files passed over (not logs)", self.passed_over.len());
@@ -129,15 +120,10 @@ impl IngestSummary {
 }
 
 /// Ingests `inputs` into `lake`.
-pub async fn ingest(
-    lake: &LakeLocation,
-    inputs: &[String],
-    options: &IngestOptions,
-) -> Result<IngestSummary> {
+pub async fn ingest(lake: &LakeLocation, inputs: &[String], options: &IngestOptions) -> Result<IngestSummary> {
     let inputs = input::expand(inputs, &options.storage).await?;
     let options = options.clone();
-    let (mut summary, writer) =
-        write_from(lake, move |tx| parse_inputs(&inputs, &options, tx)).await?;
+    let (mut summary, writer) = write_from(lake, move |tx| parse_inputs(&inputs, &options, tx)).await?;
     summary.rows_written = writer.rows as u64;
     summary.files = writer.files;
     summary.bytes = writer.bytes;
@@ -151,12 +137,11 @@ fn parse_inputs(
     tx: mpsc::Sender<RecordBatch>,
 ) -> Result<IngestSummary> {
     let mut rejects = Rejects::new(options.rejects.clone())?;
-    let mut summary = IngestSummary {
-        attempted: inputs.len(),
-        ..Default::default()
-    };
-    for named in inputs {
-        match parse_input(named, options, &tx, &mut rejects) {
+    let mut summary = IngestSummary { attempted: inputs.len(), ..Default::default() };
+    let progress = progress_bar(inputs);
+    for (i, named) in inputs.iter().enumerate() {
+        progress.set_message(format!("{}/{} {}", i + 1, inputs.len(), named.name));
+        match parse_input(named, options, &tx, &mut rejects, &progress) {
             Parsed::Read(counts, error) => {
                 summary.inputs.push((named.name.clone(), counts));
                 if let Some(e) = error {
@@ -169,16 +154,24 @@ fn parse_inputs(
                 summary.failed.push(e);
             }
             Parsed::PassedOver => {
-                tracing::warn!(
-                    "{}: not a log format scanlake reads; passed over",
-                    named.name
-                );
+                tracing::warn!("{}: not a log format scanlake reads; passed over", named.name);
                 summary.passed_over.push(named.name.clone());
             }
         }
     }
+    progress.finish_and_clear();
     rejects.finish()?;
     Ok(summary)
+}
+
+/// Objects and bytes done, on stderr when it is a terminal (hidden otherwise).
+fn progress_bar(inputs: &[input::Named]) -> indicatif::ProgressBar {
+    let total: u64 = inputs.iter().filter_map(|n| n.size).sum();
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} {elapsed} {bytes}/{total_bytes} ({bytes_per_sec}) {wide_msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr()).with_style(style)
 }
 
 /// What became of one input.
@@ -197,9 +190,10 @@ fn parse_input(
     options: &IngestOptions,
     tx: &mpsc::Sender<RecordBatch>,
     rejects: &mut Rejects,
+    progress: &indicatif::ProgressBar,
 ) -> Parsed {
     let name = named.name.as_str();
-    let input = match input::open(named) {
+    let input = match input::open(named, progress) {
         Ok(i) => i,
         Err(e) => return Parsed::Failed(e),
     };
@@ -208,10 +202,7 @@ fn parse_input(
         (InputFormat::Auto, None) if named.found => return Parsed::PassedOver,
         (InputFormat::Auto, None) => {
             let reason = "cannot tell the format from the content; pass --format".into();
-            return Parsed::Failed(Error::Input {
-                input: name.to_string(),
-                reason,
-            });
+            return Parsed::Failed(Error::Input { input: name.to_string(), reason });
         }
         (f, _) => f,
     };
@@ -219,23 +210,15 @@ fn parse_input(
     sink.counts.format = format.name();
     let read = match format {
         InputFormat::AsimCsv => asim::read_csv(input.reader, &mut sink, options.times),
-        InputFormat::AsimJson | InputFormat::Auto => {
-            asim::read_json(input.reader, &mut sink, options.times)
-        }
+        InputFormat::AsimJson | InputFormat::Auto => asim::read_json(input.reader, &mut sink, options.times),
         InputFormat::ZeekTsv => zeek::read_tsv(input.reader, &mut sink),
         InputFormat::ZeekJson => zeek::read_json(input.reader, &mut sink),
-        InputFormat::WindowsJson => {
-            windows::json::read(input.reader, &mut sink, options.times.utc_columns)
-        }
+        InputFormat::WindowsJson => windows::json::read(input.reader, &mut sink, options.times.utc_columns),
         InputFormat::WindowsXml => windows::xml::read(input.reader, &mut sink),
         InputFormat::VpcFlow => vpc::read(input.reader, &mut sink),
         InputFormat::OcsfJson => ocsf::read_json(input.reader, &mut sink),
-        InputFormat::Evtx => input
-            .into_bytes()
-            .and_then(|bytes| windows::evtx::read(bytes, &mut sink)),
-        InputFormat::OcsfParquet => input
-            .into_bytes()
-            .and_then(|bytes| ocsf::read_parquet(bytes, &mut sink)),
+        InputFormat::Evtx => input.into_bytes().and_then(|bytes| windows::evtx::read(bytes, &mut sink)),
+        InputFormat::OcsfParquet => input.into_bytes().and_then(|bytes| ocsf::read_parquet(bytes, &mut sink)),
     };
     let counts = match sink.finish() {
         Ok(c) => c,

@@ -11,8 +11,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::ingest::sink::Sink;
 use crate::ingest::values::{
-    Mapped, Record, json_lines, lookup, parse_count, parse_int, parse_port, protocol,
-    protocol_name, scalar,
+    Mapped, Record, json_lines, lookup, parse_count, parse_int, parse_port, protocol, protocol_name, scalar,
 };
 use crate::lake::schema::SessionRow;
 use crate::time::{Micros, check_range};
@@ -32,37 +31,18 @@ fn map(object: &Map<String, Value>) -> Mapped<'_> {
     match get("class_uid").as_deref() {
         Some("4001") => {}
         Some(other) => {
-            return Ok(Record::Skip(Cow::Owned(format!(
-                "OCSF class {other}, not network activity"
-            ))));
+            return Ok(Record::Skip(Cow::Owned(format!("OCSF class {other}, not network activity"))));
         }
         None => return Err("class_uid is missing".into()),
     }
     let time = millis("time", &get("time").ok_or("time is missing")?)?;
-    let port = |path: &str| {
-        get(path)
-            .as_deref()
-            .map(parse_port)
-            .transpose()
-            .map_err(|e| format!("{path}: {e}"))
-    };
-    let count = |path: &str| {
-        get(path)
-            .as_deref()
-            .map(parse_count)
-            .transpose()
-            .map_err(|e| format!("{path}: {e}"))
-    };
+    let port = |path: &str| get(path).as_deref().map(parse_port).transpose().map_err(|e| format!("{path}: {e}"));
+    let count = |path: &str| get(path).as_deref().map(parse_count).transpose().map_err(|e| format!("{path}: {e}"));
     let proto = match get("connection_info.protocol_num") {
-        Some(n) => Some(
-            parse_int(&n, 0, 255)
-                .map(protocol_name)
-                .map_err(|e| format!("connection_info.protocol_num: {e}"))?,
-        ),
-        None => get("connection_info.protocol_name")
-            .as_deref()
-            .map(protocol)
-            .transpose()?,
+        Some(n) => {
+            Some(parse_int(&n, 0, 255).map(protocol_name).map_err(|e| format!("connection_info.protocol_num: {e}"))?)
+        }
+        None => get("connection_info.protocol_name").as_deref().map(protocol).transpose()?,
     };
     let failed = matches!(get("activity_id").as_deref(), Some("4" | "5"));
     let action = match (get("action_id").as_deref(), get("action").as_deref()) {
@@ -78,22 +58,13 @@ fn map(object: &Map<String, Value>) -> Mapped<'_> {
     };
     Ok(Record::Row(SessionRow {
         time_generated: time,
-        event_start_time: get("start_time")
-            .map(|t| millis("start_time", &t))
-            .transpose()?,
-        event_end_time: get("end_time")
-            .map(|t| millis("end_time", &t))
-            .transpose()?,
-        event_count: get("count")
-            .as_deref()
-            .and_then(|c| parse_int(c, 1, i64::from(i32::MAX)).ok())
-            .map(|c| c as i32),
+        event_start_time: get("start_time").map(|t| millis("start_time", &t)).transpose()?,
+        event_end_time: get("end_time").map(|t| millis("end_time", &t)).transpose()?,
+        event_count: get("count").as_deref().and_then(|c| parse_int(c, 1, i64::from(i32::MAX)).ok()).map(|c| c as i32),
         event_type: Some(Cow::Borrowed("NetworkSession")),
         event_result: Some(Cow::Borrowed(if failed { "Failure" } else { "Success" })),
         event_vendor: Some(get("metadata.product.vendor_name").unwrap_or(Cow::Borrowed("OCSF"))),
-        event_product: Some(
-            get("metadata.product.name").unwrap_or(Cow::Borrowed("Network Activity")),
-        ),
+        event_product: Some(get("metadata.product.name").unwrap_or(Cow::Borrowed("Network Activity"))),
         event_original_type: get("activity_id"),
         dvc: get("device.hostname")
             .or_else(|| get("device.name"))
@@ -127,10 +98,7 @@ pub fn read_parquet(bytes: Vec<u8>, sink: &mut Sink<'_>) -> Result<()> {
     sink.counts.format = "ocsf-parquet";
     sink.unit = "row";
     let input = sink.input.clone();
-    let input_error = |reason: String| Error::Input {
-        input: input.clone(),
-        reason,
-    };
+    let input_error = |reason: String| Error::Input { input: input.clone(), reason };
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
         .and_then(|b| b.build())
         .map_err(|e| input_error(format!("not a readable Parquet file: {e}")))?;
@@ -140,15 +108,12 @@ pub fn read_parquet(bytes: Vec<u8>, sink: &mut Sink<'_>) -> Result<()> {
         // Nested columns become nested JSON objects: the JSON mapping applies as is.
         let mut lines = Vec::new();
         let mut writer = arrow::json::LineDelimitedWriter::new(&mut lines);
-        writer
-            .write(&batch)
-            .map_err(|e| input_error(e.to_string()))?;
+        writer.write(&batch).map_err(|e| input_error(e.to_string()))?;
         writer.finish().map_err(|e| input_error(e.to_string()))?;
         for line in Cursor::new(lines).lines() {
             row_no += 1;
             let line = line.map_err(|e| input_error(e.to_string()))?;
-            let mapped =
-                serde_json::from_str::<Map<String, Value>>(&line).map_err(|e| e.to_string());
+            let mapped = serde_json::from_str::<Map<String, Value>>(&line).map_err(|e| e.to_string());
             match mapped {
                 Ok(object) => {
                     let mapped = map(&object);

@@ -62,14 +62,7 @@ impl Rejects {
         Ok(Self { file, total: 0 })
     }
 
-    fn record(
-        &mut self,
-        input: &str,
-        unit: &str,
-        line: u64,
-        reason: &str,
-        raw: &[u8],
-    ) -> Result<()> {
+    fn record(&mut self, input: &str, unit: &str, line: u64, reason: &str, raw: &[u8]) -> Result<()> {
         self.total += 1;
         if self.total <= SHOWN_REJECTS {
             if unit == "line" {
@@ -78,9 +71,7 @@ impl Rejects {
                 tracing::warn!("{input}: {unit} {line}: rejected: {reason}");
             }
         } else if self.total == SHOWN_REJECTS + 1 && self.file.is_none() {
-            tracing::warn!(
-                "more rejected lines are counted, not shown; --rejects FILE keeps them all"
-            );
+            tracing::warn!("more rejected lines are counted, not shown; --rejects FILE keeps them all");
         }
         if let Some((path, out)) = &mut self.file {
             let truncated = raw.len() > MAX_RAW_BYTES;
@@ -122,12 +113,7 @@ pub struct Sink<'r> {
 
 impl<'r> Sink<'r> {
     /// A sink for `input` that hands batches of `batch_rows` to the writer.
-    pub fn new(
-        input: &str,
-        batch_rows: usize,
-        batches: &'r Sender<RecordBatch>,
-        rejects: &'r mut Rejects,
-    ) -> Self {
+    pub fn new(input: &str, batch_rows: usize, batches: &'r Sender<RecordBatch>, rejects: &'r mut Rejects) -> Self {
         Self {
             input: input.to_string(),
             unit: "line",
@@ -152,8 +138,7 @@ impl<'r> Sink<'r> {
     /// Rejects the record at `line` for `reason`; `raw` is the line as read.
     pub fn reject(&mut self, line: u64, reason: &str, raw: &[u8]) -> Result<()> {
         self.counts.rejected += 1;
-        self.rejects
-            .record(&self.input, self.unit, line, reason, raw)
+        self.rejects.record(&self.input, self.unit, line, reason, raw)
     }
 
     /// Applies one record's outcome (`line` and `raw` for a rejection).
@@ -187,10 +172,9 @@ impl<'r> Sink<'r> {
             return Ok(());
         }
         let batch = self.builder.finish();
-        self.batches.blocking_send(batch).map_err(|_| Error::Input {
-            input: self.input.clone(),
-            reason: "the lake writer stopped".into(),
-        })
+        self.batches
+            .blocking_send(batch)
+            .map_err(|_| Error::Input { input: self.input.clone(), reason: "the lake writer stopped".into() })
     }
 
     /// Flushes and returns this input's counts.

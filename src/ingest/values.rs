@@ -25,12 +25,10 @@ pub type Mapped<'a> = Result<Record<'a>, String>;
 /// An integer in `min..=max`. Whole numbers written as `443.0` are accepted.
 pub fn parse_int(text: &str, min: i64, max: i64) -> Result<i64, String> {
     let t = text.trim();
-    let value = t.parse::<i64>().ok().or_else(|| {
-        t.parse::<f64>()
-            .ok()
-            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-            .map(|f| f as i64)
-    });
+    let value = t
+        .parse::<i64>()
+        .ok()
+        .or_else(|| t.parse::<f64>().ok().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64));
     match value {
         Some(v) if (min..=max).contains(&v) => Ok(v),
         Some(v) => Err(format!("{v} is out of range {min}..={max}")),
@@ -136,10 +134,7 @@ pub fn json_lines(
         buf.clear();
         let n = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::Input {
-                input: sink.input.clone(),
-                reason: format!("line {}: {e}", line + 1),
-            })?;
+            .map_err(|e| Error::Input { input: sink.input.clone(), reason: format!("line {}: {e}", line + 1) })?;
         if n == 0 {
             break;
         }
@@ -148,12 +143,9 @@ pub fn json_lines(
         if text.is_empty() {
             continue;
         }
-        let parsed = std::str::from_utf8(text)
-            .map_err(|_| "invalid UTF-8".to_string())
-            .and_then(|t| {
-                serde_json::from_str::<Map<String, Value>>(t)
-                    .map_err(|e| format!("invalid JSON object: {e}"))
-            });
+        let parsed = std::str::from_utf8(text).map_err(|_| "invalid UTF-8".to_string()).and_then(|t| {
+            serde_json::from_str::<Map<String, Value>>(t).map_err(|e| format!("invalid JSON object: {e}"))
+        });
         match parsed {
             Ok(object) => {
                 let mapped = map(&object, sink);
@@ -192,14 +184,8 @@ mod tests {
     fn nested_and_dotted_lookup() {
         let v: Value = serde_json::json!({"id.orig_h": "1.2.3.4", "id": {"resp_h": "5.6.7.8"}, "a": {"b": {"c": 1}}});
         let o = v.as_object().unwrap();
-        assert_eq!(
-            lookup(o, "id.orig_h").and_then(scalar).as_deref(),
-            Some("1.2.3.4")
-        );
-        assert_eq!(
-            lookup(o, "id.resp_h").and_then(scalar).as_deref(),
-            Some("5.6.7.8")
-        );
+        assert_eq!(lookup(o, "id.orig_h").and_then(scalar).as_deref(), Some("1.2.3.4"));
+        assert_eq!(lookup(o, "id.resp_h").and_then(scalar).as_deref(), Some("5.6.7.8"));
         assert_eq!(lookup(o, "a.b.c").and_then(scalar).as_deref(), Some("1"));
         assert!(lookup(o, "a.x").is_none());
     }

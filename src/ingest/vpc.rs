@@ -33,10 +33,7 @@ pub const DEFAULT_FIELDS: &[&str] = &[
 pub fn is_header(line: &str) -> bool {
     let mut words = line.split_ascii_whitespace();
     words.clone().any(|w| w == "srcaddr" || w == "log-status")
-        && words.all(|w| {
-            w.bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'-' || b.is_ascii_digit())
-        })
+        && words.all(|w| w.bytes().all(|b| b.is_ascii_lowercase() || b == b'-' || b.is_ascii_digit()))
 }
 
 /// True when `line` looks like a default-format record.
@@ -54,38 +51,18 @@ fn epoch_seconds(name: &str, text: &str) -> Result<i64, String> {
 }
 
 fn record<'a>(fields: &[&str], values: &[&'a str]) -> Mapped<'a> {
-    let get = |name: &str| {
-        fields
-            .iter()
-            .position(|f| *f == name)
-            .map(|i| values[i])
-            .filter(|v| *v != "-")
-            .map(Cow::Borrowed)
-    };
+    let get =
+        |name: &str| fields.iter().position(|f| *f == name).map(|i| values[i]).filter(|v| *v != "-").map(Cow::Borrowed);
     match get("log-status").as_deref() {
         Some("OK") | None => {}
         Some(status) => {
-            return Ok(Record::Skip(Cow::Owned(format!(
-                "VPC flow log-status {status}"
-            ))));
+            return Ok(Record::Skip(Cow::Owned(format!("VPC flow log-status {status}"))));
         }
     }
     let start = epoch_seconds("start", &get("start").ok_or("start is missing")?)?;
     let end = get("end").map(|e| epoch_seconds("end", &e)).transpose()?;
-    let port = |name: &str| {
-        get(name)
-            .as_deref()
-            .map(parse_port)
-            .transpose()
-            .map_err(|e| format!("{name}: {e}"))
-    };
-    let count = |name: &str| {
-        get(name)
-            .as_deref()
-            .map(parse_count)
-            .transpose()
-            .map_err(|e| format!("{name}: {e}"))
-    };
+    let port = |name: &str| get(name).as_deref().map(parse_port).transpose().map_err(|e| format!("{name}: {e}"));
+    let count = |name: &str| get(name).as_deref().map(parse_count).transpose().map_err(|e| format!("{name}: {e}"));
     let (action, result) = match get("action").as_deref() {
         Some("ACCEPT") => (Some("Allow"), "Success"),
         Some("REJECT") => (Some("Deny"), "Failure"),
@@ -104,19 +81,13 @@ fn record<'a>(fields: &[&str], values: &[&'a str]) -> Mapped<'a> {
         event_result: Some(Cow::Borrowed(result)),
         event_vendor: Some(Cow::Borrowed("AWS")),
         event_product: Some(Cow::Borrowed("VPC")),
-        dvc: get("interface-id")
-            .or_else(|| get("vpc-id"))
-            .or_else(|| get("instance-id")),
+        dvc: get("interface-id").or_else(|| get("vpc-id")).or_else(|| get("instance-id")),
         dvc_action: action.map(Cow::Borrowed),
         src_ip_addr: Some(get("srcaddr").ok_or("srcaddr is missing")?),
         src_port_number: port("srcport")?,
         dst_ip_addr: get("dstaddr"),
         dst_port_number: port("dstport")?,
-        network_protocol: get("protocol")
-            .as_deref()
-            .map(protocol)
-            .transpose()
-            .map_err(|e| format!("protocol: {e}"))?,
+        network_protocol: get("protocol").as_deref().map(protocol).transpose().map_err(|e| format!("protocol: {e}"))?,
         network_direction: direction.map(Cow::Borrowed),
         src_bytes: count("bytes")?,
         src_packets: count("packets")?,
@@ -135,10 +106,7 @@ pub fn read(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
         buf.clear();
         let n = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::Input {
-                input: sink.input.clone(),
-                reason: format!("line {}: {e}", line_no + 1),
-            })?;
+            .map_err(|e| Error::Input { input: sink.input.clone(), reason: format!("line {}: {e}", line_no + 1) })?;
         if n == 0 {
             break;
         }
@@ -160,11 +128,7 @@ pub fn read(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
         let mapped = if values.len() == names.len() {
             record(&names, &values)
         } else {
-            Err(format!(
-                "expected {} fields, found {}",
-                names.len(),
-                values.len()
-            ))
+            Err(format!("expected {} fields, found {}", names.len(), values.len()))
         };
         sink.take(line_no, raw, mapped)?;
     }

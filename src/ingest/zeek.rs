@@ -7,9 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::ingest::sink::Sink;
-use crate::ingest::values::{
-    Mapped, Record, json_lines, lookup, parse_bool, parse_count, parse_port, scalar,
-};
+use crate::ingest::values::{Mapped, Record, json_lines, lookup, parse_bool, parse_count, parse_port, scalar};
 use crate::lake::schema::SessionRow;
 use crate::time::{Micros, check_range, parse_epoch_seconds, parse_timestamp};
 
@@ -82,9 +80,7 @@ impl<'a> Conn<'a> {
 fn event_result(state: Option<&str>) -> &'static str {
     match state {
         Some("S0" | "S1" | "SF" | "OTH") => "Success",
-        Some("REJ" | "S2" | "S3" | "RSTO" | "RSTR" | "RSTOS0" | "RSTRH" | "SH" | "SHR") => {
-            "Failure"
-        }
+        Some("REJ" | "S2" | "S3" | "RSTO" | "RSTR" | "RSTOS0" | "RSTRH" | "SH" | "SHR") => "Failure",
         _ => "NA",
     }
 }
@@ -92,8 +88,9 @@ fn event_result(state: Option<&str>) -> &'static str {
 fn parse_ts(text: &str) -> Result<Micros, String> {
     let micros = match parse_epoch_seconds(text.trim()) {
         Some(m) => m,
-        None => parse_timestamp(text, chrono::FixedOffset::east_opt(0).expect("UTC"))
-            .map_err(|e| format!("ts: {e}"))?,
+        None => {
+            parse_timestamp(text, chrono::FixedOffset::east_opt(0).expect("UTC")).map_err(|e| format!("ts: {e}"))?
+        }
     };
     check_range(micros).map_err(|e| format!("ts `{text}` {e}"))
 }
@@ -102,34 +99,25 @@ fn conn_row(conn: Conn<'_>) -> Mapped<'_> {
     let ts = parse_ts(conn.ts.as_deref().ok_or("ts is missing")?)?;
     let src = conn.orig_h.ok_or("id.orig_h is missing")?;
     let port = |name: &str, v: &Option<Cow<'_, str>>| {
-        v.as_deref()
-            .map(parse_port)
-            .transpose()
-            .map_err(|e| format!("{name}: {e}"))
+        v.as_deref().map(parse_port).transpose().map_err(|e| format!("{name}: {e}"))
     };
     let count = |name: &str, v: &Option<Cow<'_, str>>| {
-        v.as_deref()
-            .map(parse_count)
-            .transpose()
-            .map_err(|e| format!("{name}: {e}"))
+        v.as_deref().map(parse_count).transpose().map_err(|e| format!("{name}: {e}"))
     };
     let end = match conn.duration.as_deref() {
         Some(d) => {
-            let micros = parse_epoch_seconds(d.trim())
-                .ok_or_else(|| format!("duration: invalid number `{d}`"))?;
+            let micros = parse_epoch_seconds(d.trim()).ok_or_else(|| format!("duration: invalid number `{d}`"))?;
             Some(ts.checked_add(micros).ok_or("duration: out of range")?)
         }
         None => None,
     };
-    let direction = match (
-        conn.local_orig.as_deref().and_then(parse_bool),
-        conn.local_resp.as_deref().and_then(parse_bool),
-    ) {
-        (Some(false), Some(true)) => "Inbound",
-        (Some(true), Some(false)) => "Outbound",
-        (Some(_), Some(_)) => "Local",
-        _ => "NA",
-    };
+    let direction =
+        match (conn.local_orig.as_deref().and_then(parse_bool), conn.local_resp.as_deref().and_then(parse_bool)) {
+            (Some(false), Some(true)) => "Inbound",
+            (Some(true), Some(false)) => "Outbound",
+            (Some(_), Some(_)) => "Local",
+            _ => "NA",
+        };
     Ok(Record::Row(SessionRow {
         time_generated: ts,
         event_start_time: Some(ts),
@@ -188,9 +176,7 @@ fn unescape(text: &str) -> Vec<u8> {
     while i < bytes.len() {
         if bytes[i] == b'\\'
             && bytes.get(i + 1) == Some(&b'x')
-            && let Some(v) = text
-                .get(i + 2..i + 4)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(v) = text.get(i + 2..i + 4).and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(v);
             i += 4;
@@ -229,9 +215,7 @@ impl Header {
                 }
                 // Zeek writers that add a sensor column name it differently.
                 if index[15].is_none() {
-                    index[15] = names
-                        .iter()
-                        .position(|n| matches!(*n, "_system_name" | "_hostname" | "sensor"));
+                    index[15] = names.iter().position(|n| matches!(*n, "_system_name" | "_hostname" | "sensor"));
                 }
                 for (required, name) in [(0, "ts"), (1, "id.orig_h")] {
                     if index[required].is_none() {
@@ -247,11 +231,7 @@ impl Header {
     }
 
     fn value<'l>(&self, raw: &'l str) -> Option<Cow<'l, str>> {
-        if raw == self.unset || raw == self.empty || raw.is_empty() {
-            None
-        } else {
-            Some(Cow::Borrowed(raw))
-        }
+        if raw == self.unset || raw == self.empty || raw.is_empty() { None } else { Some(Cow::Borrowed(raw)) }
     }
 }
 
@@ -267,10 +247,7 @@ pub fn read_tsv(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
         buf.clear();
         let n = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::Input {
-                input: sink.input.clone(),
-                reason: format!("line {}: {e}", line_no + 1),
-            })?;
+            .map_err(|e| Error::Input { input: sink.input.clone(), reason: format!("line {}: {e}", line_no + 1) })?;
         if n == 0 {
             break;
         }
@@ -291,22 +268,14 @@ pub fn read_tsv(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
             continue;
         }
         let mapped = match (&header.index, header.path.as_deref()) {
-            (_, Some(path)) if path != "conn" => Ok(Record::Skip(Cow::Owned(format!(
-                "zeek {path} log, not conn"
-            )))),
+            (_, Some(path)) if path != "conn" => Ok(Record::Skip(Cow::Owned(format!("zeek {path} log, not conn")))),
             (None, _) => Err("data line before a #fields header".to_string()),
             (Some(index), _) => {
                 let values = split(line, &header.separator);
                 if values.len() != header.columns {
-                    Err(format!(
-                        "expected {} fields, found {}",
-                        header.columns,
-                        values.len()
-                    ))
+                    Err(format!("expected {} fields, found {}", header.columns, values.len()))
                 } else {
-                    conn_row(Conn::from_values(|i| {
-                        index[i].and_then(|at| header.value(values[at]))
-                    }))
+                    conn_row(Conn::from_values(|i| index[i].and_then(|at| header.value(values[at]))))
                 }
             }
         };
@@ -318,11 +287,7 @@ pub fn read_tsv(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
 /// A conn field of a JSON record: `id.orig_h`, `id_orig_h`, or `{"id": {"orig_h": …}}`.
 fn json_field<'o>(object: &'o Map<String, Value>, name: &str) -> Option<Cow<'o, str>> {
     lookup(object, name)
-        .or_else(|| {
-            name.contains('.')
-                .then(|| object.get(&name.replace('.', "_")))
-                .flatten()
-        })
+        .or_else(|| name.contains('.').then(|| object.get(&name.replace('.', "_"))).flatten())
         .and_then(scalar)
 }
 
@@ -332,9 +297,7 @@ pub fn read_json(reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
     json_lines(reader, sink, |object, _| {
         let mut conn = Conn::from_values(|i| json_field(object, FIELDS[i]));
         if conn.sensor.is_none() {
-            conn.sensor = ["_system_name", "@system", "_node_name"]
-                .iter()
-                .find_map(|k| json_field(object, k));
+            conn.sensor = ["_system_name", "@system", "_node_name"].iter().find_map(|k| json_field(object, k));
         }
         conn_row(conn)
     })
@@ -342,10 +305,7 @@ pub fn read_json(reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
 
 /// True when a JSON object looks like a Zeek conn record.
 pub fn is_conn_json(object: &Map<String, Value>) -> bool {
-    object.contains_key("ts")
-        && ["id.orig_h", "id_orig_h", "id"]
-            .iter()
-            .any(|k| object.contains_key(*k))
+    object.contains_key("ts") && ["id.orig_h", "id_orig_h", "id"].iter().any(|k| object.contains_key(*k))
 }
 
 #[cfg(test)]

@@ -28,23 +28,15 @@ impl LakeLocation {
     pub fn parse(text: &str, create: bool, options: &StorageOptions) -> Result<Self> {
         let located = locate(text, options)?;
         if located.store_url.scheme() == "file" {
-            let dir = std::path::absolute(text.strip_prefix("file://").unwrap_or(text))
-                .map_err(|e| Error::io(text, e))?;
+            let dir =
+                std::path::absolute(text.strip_prefix("file://").unwrap_or(text)).map_err(|e| Error::io(text, e))?;
             if create {
                 std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             } else if !dir.is_dir() {
-                return Err(Error::Lake {
-                    lake: text.to_string(),
-                    reason: "no such folder".into(),
-                });
+                return Err(Error::Lake { lake: text.to_string(), reason: "no such folder".into() });
             }
         }
-        Ok(Self {
-            display: text.to_string(),
-            store: located.store,
-            root: located.path,
-            store_url: located.store_url,
-        })
+        Ok(Self { display: text.to_string(), store: located.store, root: located.path, store_url: located.store_url })
     }
 
     /// The folder (prefix) of the event table.
@@ -55,10 +47,7 @@ impl LakeLocation {
     /// The event table as a DataFusion listing URL.
     pub fn table_url(&self) -> Result<ListingTableUrl> {
         let base = self.store_url.as_str().trim_end_matches('/');
-        Ok(ListingTableUrl::parse(format!(
-            "{base}/{}/",
-            self.table_path()
-        ))?)
+        Ok(ListingTableUrl::parse(format!("{base}/{}/", self.table_path()))?)
     }
 
     /// Checks the lake can be listed, so a missing bucket or wrong
@@ -68,9 +57,6 @@ impl LakeLocation {
             .list_with_delimiter(Some(&self.root))
             .await
             .map(|_| ())
-            .map_err(|e| Error::Lake {
-                lake: self.display.clone(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| Error::Lake { lake: self.display.clone(), reason: e.to_string() })
     }
 }

@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
+    ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    UInt32Builder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -174,11 +174,7 @@ impl SessionBatchBuilder {
             row.event_vendor.as_deref(),
             row.event_product.as_deref(),
             row.event_original_type.as_deref(),
-            Some(
-                row.event_schema_version
-                    .as_deref()
-                    .unwrap_or(ASIM_SCHEMA_VERSION),
-            ),
+            Some(row.event_schema_version.as_deref().unwrap_or(ASIM_SCHEMA_VERSION)),
             row.dvc.as_deref(),
             row.dvc_action.as_deref(),
             src.as_deref(),
@@ -196,37 +192,28 @@ impl SessionBatchBuilder {
         }
         self.ports[0].append_option(row.src_port_number);
         self.ports[1].append_option(row.dst_port_number);
-        for (builder, value) in self.counters.iter_mut().zip([
-            row.src_bytes,
-            row.dst_bytes,
-            row.src_packets,
-            row.dst_packets,
-        ]) {
+        for (builder, value) in
+            self.counters.iter_mut().zip([row.src_bytes, row.dst_bytes, row.src_packets, row.dst_packets])
+        {
             builder.append_option(value);
         }
 
         let parsed = src.as_deref().map(address::parse);
-        self.src_v4
-            .append_option(parsed.as_ref().and_then(|p| p.v4));
+        self.src_v4.append_option(parsed.as_ref().and_then(|p| p.v4));
         let v6 = parsed.as_ref().and_then(|p| p.v6);
         self.src_v6[0].append_option(v6.map(|(hi, _)| hi));
         self.src_v6[1].append_option(v6.map(|(_, lo)| lo));
-        self.src_external
-            .append_option(parsed.as_ref().and_then(address::is_external_default));
-        self.src_external_sentinel
-            .append_value(match (&src, &parsed) {
-                (Some(text), Some(p)) => address::is_external_sentinel(text, p),
-                _ => false,
-            });
+        self.src_external.append_option(parsed.as_ref().and_then(address::is_external_default));
+        self.src_external_sentinel.append_value(match (&src, &parsed) {
+            (Some(text), Some(p)) => address::is_external_sentinel(text, p),
+            _ => false,
+        });
         self.len += 1;
     }
 
     /// Builds a batch of the rows appended so far and resets the builder.
     pub fn finish(&mut self) -> RecordBatch {
-        let mut text = self
-            .text
-            .iter_mut()
-            .map(|b| Arc::new(b.finish()) as ArrayRef);
+        let mut text = self.text.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef);
         let mut next_text = || text.next().expect("TEXT_COLUMNS text builders");
         let [t0, t1, t2] = &mut self.times;
         let columns: Vec<ArrayRef> = vec![

@@ -13,9 +13,8 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, ClientConfigKey, CopyOptions, GetOptions, GetResult, ListResult,
-    MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload,
-    PutResult, RetryConfig,
+    BackoffConfig, ClientConfigKey, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RetryConfig,
 };
 
 use crate::error::{Error, Result};
@@ -34,10 +33,7 @@ pub struct StorageOptions {
 // Never print credentials: only what is not secret.
 impl fmt::Debug for StorageOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StorageOptions")
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .finish()
+        f.debug_struct("StorageOptions").field("endpoint", &self.endpoint).field("region", &self.region).finish()
     }
 }
 
@@ -80,18 +76,9 @@ pub fn locate(location: &str, options: &StorageOptions) -> Result<Located> {
 
 fn local(path: &str) -> Result<Located> {
     let absolute = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
-    let path = Path::from_absolute_path(&absolute)
-        .map_err(|e| Error::parameter("location", path, e.to_string()))?;
-    let store_url = url::Url::parse("file:///")
-        .map_err(|e| Error::parameter("location", "file:///", e.to_string()))?;
-    Ok(Located {
-        store: Arc::new(CountingStore::new(
-            Arc::new(LocalFileSystem::new()),
-            "local",
-        )),
-        path,
-        store_url,
-    })
+    let path = Path::from_absolute_path(&absolute).map_err(|e| Error::parameter("location", path, e.to_string()))?;
+    let store_url = url::Url::parse("file:///").map_err(|e| Error::parameter("location", "file:///", e.to_string()))?;
+    Ok(Located { store: Arc::new(CountingStore::new(Arc::new(LocalFileSystem::new()), "local")), path, store_url })
 }
 
 /// An S3 client for `bucket`: `AWS_*` environment variables first, flags
@@ -122,15 +109,9 @@ fn s3(bucket: &str, options: &StorageOptions) -> Result<object_store::aws::Amazo
     builder
         .with_retry(retry)
         .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "60s")
-        .with_config(
-            AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
-            "5s",
-        )
+        .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout), "5s")
         .build()
-        .map_err(|e| Error::Lake {
-            lake: format!("s3://{bucket}"),
-            reason: e.to_string(),
-        })
+        .map_err(|e| Error::Lake { lake: format!("s3://{bucket}"), reason: e.to_string() })
 }
 
 /// Requests a store served, by kind, and the objects it read.
@@ -193,11 +174,7 @@ impl CountingStore {
             gets: self.gets.load(Ordering::Relaxed),
             get_bytes: self.get_bytes.load(Ordering::Relaxed),
             puts: self.puts.load(Ordering::Relaxed),
-            objects_read: self
-                .objects_read
-                .lock()
-                .map(|s| s.clone())
-                .unwrap_or_default(),
+            objects_read: self.objects_read.lock().map(|s| s.clone()).unwrap_or_default(),
         }
     }
 }
@@ -237,20 +214,13 @@ impl ObjectStore for CountingStore {
         self.inner.put_multipart_opts(location, opts).await
     }
 
-    async fn get_opts(
-        &self,
-        location: &Path,
-        options: GetOptions,
-    ) -> object_store::Result<GetResult> {
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
         self.gets.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut read) = self.objects_read.lock() {
             read.insert(location.to_string());
         }
         let result = self.inner.get_opts(location, options).await?;
-        self.get_bytes.fetch_add(
-            result.range.end.saturating_sub(result.range.start),
-            Ordering::Relaxed,
-        );
+        self.get_bytes.fetch_add(result.range.end.saturating_sub(result.range.start), Ordering::Relaxed);
         Ok(result)
     }
 
@@ -280,12 +250,7 @@ impl ObjectStore for CountingStore {
         self.inner.list_with_delimiter(prefix).await
     }
 
-    async fn copy_opts(
-        &self,
-        from: &Path,
-        to: &Path,
-        options: CopyOptions,
-    ) -> object_store::Result<()> {
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
         self.inner.copy_opts(from, to, options).await
     }
 }

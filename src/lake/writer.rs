@@ -76,31 +76,17 @@ impl PartitionWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let order = sort_to_indices(
-            batch.column(TIME_GENERATED_INDEX),
-            Some(SortOptions::default()),
-            None,
-        )?;
+        let order = sort_to_indices(batch.column(TIME_GENERATED_INDEX), Some(SortOptions::default()), None)?;
         let sorted = take_record_batch(batch, &order)?;
-        let times = sorted
-            .column(TIME_GENERATED_INDEX)
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .ok_or_else(|| Error::Lake {
-                lake: self.table.to_string(),
-                reason: "TimeGenerated is not a timestamp".into(),
-            })?;
+        let times =
+            sorted.column(TIME_GENERATED_INDEX).as_any().downcast_ref::<TimestampMicrosecondArray>().ok_or_else(
+                || Error::Lake { lake: self.table.to_string(), reason: "TimeGenerated is not a timestamp".into() },
+            )?;
         let mut start = 0;
         while start < sorted.num_rows() {
             let day = utc_day(times.value(start));
-            let end = (start..sorted.num_rows())
-                .find(|&i| utc_day(times.value(i)) != day)
-                .unwrap_or(sorted.num_rows());
-            self.write_file(
-                &utc_date(times.value(start)),
-                &sorted.slice(start, end - start),
-            )
-            .await?;
+            let end = (start..sorted.num_rows()).find(|&i| utc_day(times.value(i)) != day).unwrap_or(sorted.num_rows());
+            self.write_file(&utc_date(times.value(start)), &sorted.slice(start, end - start)).await?;
             start = end;
         }
         Ok(())
@@ -108,34 +94,20 @@ impl PartitionWriter {
 
     async fn write_file(&mut self, date: &str, batch: &RecordBatch) -> Result<()> {
         let mut buffer = Vec::with_capacity(batch.get_array_memory_size() / 4);
-        let mut writer =
-            ArrowWriter::try_new(&mut buffer, batch.schema(), Some(self.props.clone()))?;
+        let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(self.props.clone()))?;
         writer.write(batch)?;
         writer.close()?;
         let name = format!("part-{}.parquet", uuid::Uuid::now_v7());
-        let path = self
-            .table
-            .clone()
-            .join(format!("{PARTITION_COLUMN}={date}"))
-            .join(name);
+        let path = self.table.clone().join(format!("{PARTITION_COLUMN}={date}")).join(name);
         let bytes = buffer.len();
         if bytes <= MULTIPART_BYTES {
             // `Create` never replaces an object; the store makes the write atomic
             // (a staged file renamed into place locally, a single PUT on S3).
-            self.store
-                .put_opts(
-                    &path,
-                    PutPayload::from(buffer),
-                    PutOptions::from(PutMode::Create),
-                )
-                .await?;
+            self.store.put_opts(&path, PutPayload::from(buffer), PutOptions::from(PutMode::Create)).await?;
         } else {
             // A multipart upload is invisible until completed. Names are
             // UUIDv7, so it never meets an existing object.
-            let upload = self
-                .store
-                .put_multipart_opts(&path, Default::default())
-                .await?;
+            let upload = self.store.put_multipart_opts(&path, Default::default()).await?;
             let mut parts = WriteMultipart::new_with_chunk_size(upload, MULTIPART_BYTES);
             parts.write(&buffer);
             parts.finish().await?;
@@ -169,10 +141,7 @@ where
     }
     // Closing the channel stops the producer at its next batch.
     drop(rx);
-    let produced = producer.await.map_err(|e| Error::Lake {
-        lake: lake.display.clone(),
-        reason: e.to_string(),
-    })?;
+    let produced = producer.await.map_err(|e| Error::Lake { lake: lake.display.clone(), reason: e.to_string() })?;
     if let Some(e) = write_error {
         return Err(e);
     }

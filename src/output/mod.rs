@@ -38,17 +38,16 @@ impl OutputFormat {
         if let Some(f) = explicit {
             return f;
         }
-        let by_extension = output
-            .and_then(|p| p.extension())
-            .and_then(|e| e.to_str())
-            .and_then(|e| match e.to_ascii_lowercase().as_str() {
+        let by_extension = output.and_then(|p| p.extension()).and_then(|e| e.to_str()).and_then(|e| {
+            match e.to_ascii_lowercase().as_str() {
                 "csv" => Some(OutputFormat::Csv),
                 "json" => Some(OutputFormat::Json),
                 "jsonl" | "ndjson" => Some(OutputFormat::Jsonl),
                 "parquet" => Some(OutputFormat::Parquet),
                 "txt" => Some(OutputFormat::Table),
                 _ => None,
-            });
+            }
+        });
         match (by_extension, output) {
             (Some(f), _) => f,
             (None, None) if io::stdout().is_terminal() => OutputFormat::Table,
@@ -58,22 +57,13 @@ impl OutputFormat {
 }
 
 /// Writes `batches` in `format` to `output` (stdout when `None`).
-pub fn write(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    format: OutputFormat,
-    output: Option<&Path>,
-) -> Result<()> {
+pub fn write(schema: &SchemaRef, batches: &[RecordBatch], format: OutputFormat, output: Option<&Path>) -> Result<()> {
     let name = output.map_or_else(|| "stdout".into(), |p| p.display().to_string());
     let io_error = |e: io::Error| Error::io(name.clone(), e);
     let mut sink: Box<dyn Write + Send> = match output {
         Some(path) => Box::new(io::BufWriter::new(File::create(path).map_err(io_error)?)),
         None if format == OutputFormat::Parquet && io::stdout().is_terminal() => {
-            return Err(Error::parameter(
-                "format",
-                "parquet",
-                "writes binary data: give --output FILE",
-            ));
+            return Err(Error::parameter("format", "parquet", "writes binary data: give --output FILE"));
         }
         None => Box::new(io::BufWriter::new(io::stdout())),
     };
@@ -87,12 +77,7 @@ pub fn write(
         }
         OutputFormat::Table => {
             let (schema, batches) = text::for_text(schema, batches, Lists::Short)?;
-            writeln!(
-                sink,
-                "{}",
-                pretty_format_batches_with_schema(schema, &batches)?
-            )
-            .map_err(io_error)?;
+            writeln!(sink, "{}", pretty_format_batches_with_schema(schema, &batches)?).map_err(io_error)?;
         }
         OutputFormat::Csv => {
             let (text_schema, mut batches) = text::for_text(schema, batches, Lists::Json)?;
@@ -100,9 +85,7 @@ pub fn write(
                 // The header alone says which columns there would have been.
                 batches.push(RecordBatch::new_empty(text_schema));
             }
-            let mut writer = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut sink);
+            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut sink);
             for batch in &batches {
                 writer.write(batch)?;
             }

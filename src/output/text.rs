@@ -26,11 +26,7 @@ pub enum Lists {
 const SHORT_ITEMS: usize = 8;
 
 /// `schema` and `batches` with timestamps as RFC 3339 text and lists as `lists` says.
-pub fn for_text(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    lists: Lists,
-) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+pub fn for_text(schema: &SchemaRef, batches: &[RecordBatch], lists: Lists) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let convert = |field: &Field| match field.data_type() {
         DataType::Timestamp(_, _) => true,
         DataType::List(_) | DataType::LargeList(_) => lists != Lists::Keep,
@@ -39,13 +35,7 @@ pub fn for_text(
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| {
-            if convert(f) {
-                Field::new(f.name(), DataType::Utf8, true)
-            } else {
-                f.as_ref().clone()
-            }
-        })
+        .map(|f| if convert(f) { Field::new(f.name(), DataType::Utf8, true) } else { f.as_ref().clone() })
         .collect();
     let out_schema = Arc::new(Schema::new(fields));
     let mut out = Vec::with_capacity(batches.len());
@@ -54,9 +44,7 @@ pub fn for_text(
         for (field, column) in schema.fields().iter().zip(batch.columns()) {
             columns.push(match field.data_type() {
                 DataType::Timestamp(_, _) => timestamps_as_text(column)?,
-                DataType::List(_) | DataType::LargeList(_) if lists != Lists::Keep => {
-                    list_as_text(column, lists)?
-                }
+                DataType::List(_) | DataType::LargeList(_) if lists != Lists::Keep => list_as_text(column, lists)?,
                 _ => column.clone(),
             });
         }
@@ -68,22 +56,11 @@ pub fn for_text(
 fn timestamps_as_text(column: &ArrayRef) -> Result<ArrayRef> {
     let micros = cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None))?;
     let micros = micros.as_primitive::<TimestampMicrosecondType>();
-    Ok(Arc::new(
-        micros
-            .iter()
-            .map(|v| v.map(format_utc))
-            .collect::<StringArray>(),
-    ))
+    Ok(Arc::new(micros.iter().map(|v| v.map(format_utc)).collect::<StringArray>()))
 }
 
 fn list_as_text(column: &ArrayRef, lists: Lists) -> Result<ArrayRef> {
-    let list = cast(
-        column,
-        &DataType::List(Arc::new(Field::new_list_field(
-            column_child_type(column),
-            true,
-        ))),
-    )?;
+    let list = cast(column, &DataType::List(Arc::new(Field::new_list_field(column_child_type(column), true))))?;
     let list = list.as_list::<i32>();
     let options = FormatOptions::default();
     let mut texts = Vec::with_capacity(list.len());
@@ -93,10 +70,7 @@ fn list_as_text(column: &ArrayRef, lists: Lists) -> Result<ArrayRef> {
             continue;
         }
         let values = list.value(i);
-        let quoted = matches!(
-            values.data_type(),
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-        );
+        let quoted = matches!(values.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
         let formatter = ArrayFormatter::try_new(values.as_ref(), &options)?;
         let items: Vec<String> = (0..values.len())
             .map(|j| {
@@ -112,11 +86,7 @@ fn list_as_text(column: &ArrayRef, lists: Lists) -> Result<ArrayRef> {
             .collect();
         texts.push(Some(match lists {
             Lists::Short if items.len() > SHORT_ITEMS => {
-                format!(
-                    "{}, … (+{} more)",
-                    items[..SHORT_ITEMS].join(", "),
-                    items.len() - SHORT_ITEMS
-                )
+                format!("{}, … (+{} more)", items[..SHORT_ITEMS].join(", "), items.len() - SHORT_ITEMS)
             }
             Lists::Short => items.join(", "),
             _ => format!("[{}]", items.join(",")),

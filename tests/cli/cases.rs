@@ -12,17 +12,8 @@ fn planted_scenarios_alert_as_documented_in_each_profile() {
         .output()
         .expect("run");
     assert!(out.status.success());
-    let default: u32 = scanlake::generate::SCENARIOS
-        .iter()
-        .map(|s| s.default_alerts)
-        .sum();
-    let sentinel: u32 = scanlake::generate::SCENARIOS
-        .iter()
-        .map(|s| s.sentinel_alerts)
-        .sum();
+    let default: u32 = scanlake::generate::SCENARIOS.iter().map(|s| s.default_alerts).sum();
+    let sentinel: u32 = scanlake::generate::SCENARIOS.iter().map(|s| s.sentinel_alerts).sum();
     assert_eq!(detect(&lake, &[]).len() as u32, default);
-    assert_eq!(
-        detect(&lake, &["--profile", "sentinel"]).len() as u32,
-        sentinel
-    );
+    assert_eq!(detect(&lake, &["--profile", "sentinel"]).len() as u32, sentinel);
 }

@@ -7,29 +7,20 @@ const T: &str = "2024-04-19T00:10:00Z";
 #[test]
 fn fifty_ports_do_not_alert_and_fifty_one_do() {
     let mut csv = Csv::new();
-    csv.scan("00:10:00", "198.51.100.50", 1, 50)
-        .scan("00:10:00", "198.51.100.51", 1, 51);
+    csv.scan("00:10:00", "198.51.100.50", 1, 50).scan("00:10:00", "198.51.100.51", 1, 51);
     let (_dir, lake) = lake_from(&csv);
     for profile in ["default", "sentinel"] {
         let alerts = detect(&lake, &["--profile", profile]);
-        assert_eq!(
-            summary(&alerts),
-            vec![("198.51.100.51".into(), T.into(), 51)],
-            "{profile}"
-        );
+        assert_eq!(summary(&alerts), vec![("198.51.100.51".into(), T.into(), 51)], "{profile}");
     }
 }
 
 #[test]
 fn threshold_is_a_parameter() {
     let mut csv = Csv::new();
-    csv.scan("00:10:00", "198.51.100.50", 1, 50)
-        .scan("00:10:00", "198.51.100.51", 1, 51);
+    csv.scan("00:10:00", "198.51.100.50", 1, 50).scan("00:10:00", "198.51.100.51", 1, 51);
     let (_dir, lake) = lake_from(&csv);
-    assert_eq!(
-        sources(&detect(&lake, &["--threshold", "49"])),
-        ["198.51.100.50", "198.51.100.51"]
-    );
+    assert_eq!(sources(&detect(&lake, &["--threshold", "49"])), ["198.51.100.50", "198.51.100.51"]);
     assert!(detect(&lake, &["--threshold", "51"]).is_empty());
 }
 
@@ -37,33 +28,18 @@ fn threshold_is_a_parameter() {
 fn bins_are_aligned_and_half_open() {
     let mut csv = Csv::new();
     // 50 ports inside [00:00, 00:05), the 51st exactly at 00:05:00: two bins, no alert.
-    csv.scan("00:00:00", "198.51.100.1", 1, 50).event(
-        "2024-04-19T00:05:00Z",
-        "198.51.100.1",
-        Some(999),
-    );
+    csv.scan("00:00:00", "198.51.100.1", 1, 50).event("2024-04-19T00:05:00Z", "198.51.100.1", Some(999));
     // The same with the 51st one microsecond before the boundary: alert.
-    csv.scan("00:00:00", "198.51.100.2", 1, 50).event(
-        "2024-04-19T00:04:59.999999Z",
-        "198.51.100.2",
-        Some(999),
-    );
+    csv.scan("00:00:00", "198.51.100.2", 1, 50).event("2024-04-19T00:04:59.999999Z", "198.51.100.2", Some(999));
     // 30 + 30 ports straddling 00:15: 60 in ten minutes, never 51 in one bin.
-    csv.scan("00:14:30", "198.51.100.3", 1, 30)
-        .scan("00:15:00", "198.51.100.3", 101, 30);
+    csv.scan("00:14:30", "198.51.100.3", 1, 30).scan("00:15:00", "198.51.100.3", 101, 30);
     let (_dir, lake) = lake_from(&csv);
     let alerts = detect(&lake, &[]);
-    assert_eq!(
-        summary(&alerts),
-        vec![("198.51.100.2".into(), "2024-04-19T00:00:00Z".into(), 51)]
-    );
+    assert_eq!(summary(&alerts), vec![("198.51.100.2".into(), "2024-04-19T00:00:00Z".into(), 51)]);
     assert_eq!(alerts[0]["BinEnd"], "2024-04-19T00:05:00Z");
     // A 10-minute bin sees the straddling scan whole.
     let wide = detect(&lake, &["--bin", "10m"]);
-    assert_eq!(
-        sources(&wide),
-        ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
-    );
+    assert_eq!(sources(&wide), ["198.51.100.1", "198.51.100.2", "198.51.100.3"]);
 }
 
 #[test]
@@ -71,40 +47,20 @@ fn repeated_ports_and_the_same_port_over_tcp_and_udp_count_once() {
     let mut csv = Csv::new();
     for port in 1..=51 {
         for proto in ["TCP", "UDP", "TCP"] {
-            csv.event_by(
-                "2024-04-19T00:11:00Z",
-                "198.51.100.7",
-                Some(port),
-                proto,
-                "Corelight",
-                "Zeek",
-            );
+            csv.event_by("2024-04-19T00:11:00Z", "198.51.100.7", Some(port), proto, "Corelight", "Zeek");
         }
     }
     // 50 distinct ports, each over TCP and UDP: still 50.
     for port in 1..=50 {
         for proto in ["TCP", "UDP"] {
-            csv.event_by(
-                "2024-04-19T00:11:00Z",
-                "198.51.100.8",
-                Some(port),
-                proto,
-                "Corelight",
-                "Zeek",
-            );
+            csv.event_by("2024-04-19T00:11:00Z", "198.51.100.8", Some(port), proto, "Corelight", "Zeek");
         }
     }
     let (_dir, lake) = lake_from(&csv);
     let alerts = detect(&lake, &[]);
-    assert_eq!(
-        summary(&alerts),
-        vec![("198.51.100.7".into(), T.into(), 51)]
-    );
+    assert_eq!(summary(&alerts), vec![("198.51.100.7".into(), T.into(), 51)]);
     assert_eq!(alerts[0]["EventCount"], 153);
-    assert_eq!(
-        alerts[0]["AttemptedPorts"].as_array().map(Vec::len),
-        Some(51)
-    );
+    assert_eq!(alerts[0]["AttemptedPorts"].as_array().map(Vec::len), Some(51));
 }
 
 #[test]
@@ -112,14 +68,7 @@ fn null_ports_are_ignored() {
     let mut csv = Csv::new();
     csv.scan("00:10:00", "198.51.100.9", 1, 50);
     for _ in 0..20 {
-        csv.event_by(
-            "2024-04-19T00:10:30Z",
-            "198.51.100.9",
-            None,
-            "ICMP",
-            "Corelight",
-            "Zeek",
-        );
+        csv.event_by("2024-04-19T00:10:30Z", "198.51.100.9", None, "ICMP", "Corelight", "Zeek");
     }
     let (_dir, lake) = lake_from(&csv);
     assert!(detect(&lake, &[]).is_empty());
@@ -165,11 +114,8 @@ fn every_address_class_in_both_profiles() {
         Err(_) => s.to_string(),
     };
     for (profile, pick) in [("sentinel", 1), ("default", 2)] {
-        let mut expected: Vec<String> = CLASSES
-            .iter()
-            .filter(|c| if pick == 1 { c.1 } else { c.2 })
-            .map(|c| canonical(c.0))
-            .collect();
+        let mut expected: Vec<String> =
+            CLASSES.iter().filter(|c| if pick == 1 { c.1 } else { c.2 }).map(|c| canonical(c.0)).collect();
         expected.sort();
         let mut got = sources(&detect(&lake, &["--profile", profile]));
         got.sort();
@@ -181,14 +127,14 @@ fn every_address_class_in_both_profiles() {
 fn ipv6_is_compared_as_an_address() {
     let mut csv = Csv::new();
     // One scanner written three ways: one source, one alert, canonical text.
-    csv.scan("00:10:00", "2001:DB8:0:0:0:0:0:1", 1, 20)
-        .scan("00:10:00", "2001:db8::0001", 21, 20)
-        .scan("00:10:00", "2001:db8::1", 41, 11);
-    let (_dir, lake) = lake_from(&csv);
-    assert_eq!(
-        summary(&detect(&lake, &[])),
-        vec![("2001:db8::1".into(), T.into(), 51)]
+    csv.scan("00:10:00", "2001:DB8:0:0:0:0:0:1", 1, 20).scan("00:10:00", "2001:db8::0001", 21, 20).scan(
+        "00:10:00",
+        "2001:db8::1",
+        41,
+        11,
     );
+    let (_dir, lake) = lake_from(&csv);
+    assert_eq!(summary(&detect(&lake, &[])), vec![("2001:db8::1".into(), T.into(), 51)]);
 }
 
 #[test]
@@ -206,14 +152,7 @@ fn private_additions_exclusions_and_their_counts() {
     let out = crate::support::scanlake()
         .args(["detect", "--format", "json", "--lake"])
         .arg(&lake)
-        .args([
-            "--exclude-src",
-            "198.51.100.0/24",
-            "--exclude-src",
-            "2a01:4f8::/32",
-            "--exclude-port",
-            "51",
-        ])
+        .args(["--exclude-src", "198.51.100.0/24", "--exclude-src", "2a01:4f8::/32", "--exclude-port", "51"])
         .output()
         .expect("run detect");
     assert!(out.status.success());
@@ -221,29 +160,12 @@ fn private_additions_exclusions_and_their_counts() {
     // 203.0.113.77 and 100.64.0.1 lose port 51 and fall to 50 ports.
     assert!(alerts.is_empty(), "{alerts:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("exclusion source 198.51.100.0/24: removed 51 events"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("exclusion source 2a01:4f8::/32: removed 51 events"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("exclusion port 51: removed 4 events"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("exclusion source 198.51.100.0/24: removed 51 events"), "{stderr}");
+    assert!(stderr.contains("exclusion source 2a01:4f8::/32: removed 51 events"), "{stderr}");
+    assert!(stderr.contains("exclusion port 51: removed 4 events"), "{stderr}");
     // A single address and a /128 work too.
     assert_eq!(
-        sources(&detect(
-            &lake,
-            &[
-                "--exclude-src",
-                "2a01:4f8::5",
-                "--exclude-src",
-                "203.0.113.77"
-            ]
-        )),
+        sources(&detect(&lake, &["--exclude-src", "2a01:4f8::5", "--exclude-src", "203.0.113.77"])),
         ["100.64.0.1", "198.51.100.1"]
     );
 }
@@ -253,57 +175,29 @@ fn more_than_100_ports_keeps_the_lowest_100_sorted() {
     let mut csv = Csv::new();
     // 150 ports in descending order.
     for (i, port) in (1..=150).rev().enumerate() {
-        csv.event(
-            &format!("2024-04-19T00:10:{:02}Z", i % 60),
-            "198.51.100.100",
-            Some(port),
-        );
+        csv.event(&format!("2024-04-19T00:10:{:02}Z", i % 60), "198.51.100.100", Some(port));
     }
     let (_dir, lake) = lake_from(&csv);
     let alerts = detect(&lake, &[]);
     assert_eq!(alerts[0]["AttemptedPortsCount"], 150);
-    let ports: Vec<i64> = alerts[0]["AttemptedPorts"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|p| p.as_i64())
-        .collect();
+    let ports: Vec<i64> =
+        alerts[0]["AttemptedPorts"].as_array().expect("list").iter().filter_map(|p| p.as_i64()).collect();
     assert_eq!(ports, (1..=100).collect::<Vec<_>>());
     let capped = detect(&lake, &["--max-ports", "5"]);
-    assert_eq!(
-        capped[0]["AttemptedPorts"],
-        serde_json::json!([1, 2, 3, 4, 5])
-    );
+    assert_eq!(capped[0]["AttemptedPorts"], serde_json::json!([1, 2, 3, 4, 5]));
 }
 
 #[test]
 fn two_reporters_for_one_scanner() {
     let mut csv = Csv::new();
     for port in 1..=60 {
-        let (vendor, product) = if port % 2 == 0 {
-            ("Microsoft", "Sysmon")
-        } else {
-            ("Corelight", "Zeek")
-        };
-        csv.event_by(
-            "2024-04-19T00:12:00Z",
-            "198.51.100.200",
-            Some(port),
-            "TCP",
-            vendor,
-            product,
-        );
+        let (vendor, product) = if port % 2 == 0 { ("Microsoft", "Sysmon") } else { ("Corelight", "Zeek") };
+        csv.event_by("2024-04-19T00:12:00Z", "198.51.100.200", Some(port), "TCP", vendor, product);
     }
     let (_dir, lake) = lake_from(&csv);
     let alerts = detect(&lake, &[]);
-    assert_eq!(
-        alerts[0]["ReportedBy"],
-        serde_json::json!(["Corelight/Zeek", "Microsoft/Sysmon"])
-    );
-    assert_eq!(
-        detect(&lake, &["--max-reporters", "1"])[0]["ReportedBy"],
-        serde_json::json!(["Corelight/Zeek"])
-    );
+    assert_eq!(alerts[0]["ReportedBy"], serde_json::json!(["Corelight/Zeek", "Microsoft/Sysmon"]));
+    assert_eq!(detect(&lake, &["--max-reporters", "1"])[0]["ReportedBy"], serde_json::json!(["Corelight/Zeek"]));
 }
 
 #[test]
@@ -318,10 +212,7 @@ fn times_with_offsets_land_in_the_right_bin() {
     }
     let (_dir, lake) = lake_from(&csv);
     let alerts = detect(&lake, &[]);
-    assert_eq!(
-        summary(&alerts),
-        vec![("198.51.100.30".into(), T.into(), 51)]
-    );
+    assert_eq!(summary(&alerts), vec![("198.51.100.30".into(), T.into(), 51)]);
     assert_eq!(alerts[0]["FirstSeen"], "2024-04-19T00:13:00Z");
 }
 
@@ -359,35 +250,20 @@ fn from_is_inclusive_and_to_is_exclusive() {
     assert_eq!(at(&["--from", "2024-04-19T00:10:00.000001Z"]), 0);
     assert_eq!(at(&["--to", "2024-04-19T00:10:50.000001Z"]), 1);
     assert_eq!(at(&["--to", "2024-04-19T00:10:50Z"]), 0);
-    assert_eq!(
-        at(&[
-            "--from",
-            "2024-04-19T00:00:00Z",
-            "--to",
-            "2024-04-20T00:00:00Z"
-        ]),
-        1
-    );
+    assert_eq!(at(&["--from", "2024-04-19T00:00:00Z", "--to", "2024-04-20T00:00:00Z"]), 1);
     assert_eq!(at(&["--since", "1h", "--now", "2024-04-19T01:00:00Z"]), 1);
     // 50 minutes before 01:00 is 00:10:00 exactly, the first event: included.
     assert_eq!(at(&["--since", "50m", "--now", "2024-04-19T01:00:00Z"]), 1);
-    assert_eq!(
-        at(&["--since", "49m 59s", "--now", "2024-04-19T01:00:00Z"]),
-        0
-    );
+    assert_eq!(at(&["--since", "49m 59s", "--now", "2024-04-19T01:00:00Z"]), 0);
     assert_eq!(at(&["--since", "1h", "--now", "2024-04-19T00:10:50Z"]), 0);
 }
 
 #[test]
 fn session_filters_narrow_the_events() {
     let mut csv = Csv::new();
-    csv.scan("00:10:00", "198.51.100.61", 1, 51)
-        .scan("00:10:00", "203.0.113.61", 1, 51);
+    csv.scan("00:10:00", "198.51.100.61", 1, 51).scan("00:10:00", "203.0.113.61", 1, 51);
     let (_dir, lake) = lake_from(&csv);
-    assert_eq!(
-        sources(&detect(&lake, &["--src-prefix", "203.0."])),
-        ["203.0.113.61"]
-    );
+    assert_eq!(sources(&detect(&lake, &["--src-prefix", "203.0."])), ["203.0.113.61"]);
     assert!(detect(&lake, &["--dst-prefix", "10."]).is_empty());
     assert!(detect(&lake, &["--event-result", "Success"]).is_empty());
 }

@@ -4,19 +4,12 @@ use crate::support::{Csv, lake_from, scanlake};
 
 fn scan_lake() -> (tempfile::TempDir, std::path::PathBuf) {
     let mut csv = Csv::new();
-    csv.scan("00:10:00", "198.51.100.1", 1, 51)
-        .scan("00:20:00", "198.51.100.2", 1, 10);
+    csv.scan("00:10:00", "198.51.100.1", 1, 51).scan("00:20:00", "198.51.100.2", 1, 10);
     lake_from(&csv)
 }
 
 fn detect_output(lake: &std::path::Path, args: &[&str]) -> std::process::Output {
-    scanlake()
-        .arg("detect")
-        .arg("--lake")
-        .arg(lake)
-        .args(args)
-        .output()
-        .expect("run detect")
+    scanlake().arg("detect").arg("--lake").arg(lake).args(args).output().expect("run detect")
 }
 
 #[test]
@@ -37,12 +30,7 @@ fn every_output_format_carries_the_alert_fields() {
     ];
     let jsonl = detect_output(&lake, &["--format", "jsonl"]);
     let line: serde_json::Value = serde_json::from_slice(&jsonl.stdout).expect("one JSON line");
-    let keys: Vec<&str> = line
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> = line.as_object().expect("object").keys().map(String::as_str).collect();
     let mut expected = FIELDS.to_vec();
     expected.sort();
     let mut keys_sorted = keys.clone();
@@ -61,39 +49,17 @@ fn every_output_format_carries_the_alert_fields() {
     assert!(String::from_utf8_lossy(&table.stdout).contains("| 198.51.100.1 "));
 
     let parquet = dir.path().join("alerts.parquet");
-    let out = scanlake()
-        .arg("detect")
-        .arg("--lake")
-        .arg(&lake)
-        .arg("--output")
-        .arg(&parquet)
-        .output()
-        .expect("run");
+    let out = scanlake().arg("detect").arg("--lake").arg(&lake).arg("--output").arg(&parquet).output().expect("run");
     assert!(out.status.success());
     let file = std::fs::File::open(&parquet).expect("parquet written");
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .expect("parquet");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
     let schema = reader.schema().clone();
-    assert_eq!(
-        schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect::<Vec<_>>(),
-        FIELDS
-    );
+    assert_eq!(schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>(), FIELDS);
     assert!(matches!(
-        schema
-            .field_with_name("TimeGenerated")
-            .expect("field")
-            .data_type(),
+        schema.field_with_name("TimeGenerated").expect("field").data_type(),
         arrow::datatypes::DataType::Timestamp(_, _)
     ));
-    let rows: usize = reader
-        .build()
-        .expect("reader")
-        .map(|b| b.expect("batch").num_rows())
-        .sum();
+    let rows: usize = reader.build().expect("reader").map(|b| b.expect("batch").num_rows()).sum();
     assert_eq!(rows, 1);
 }
 
@@ -101,10 +67,7 @@ fn every_output_format_carries_the_alert_fields() {
 fn empty_results_are_still_valid_output() {
     let (_dir, lake) = scan_lake();
     let json = detect_output(&lake, &["--format", "json", "--threshold", "1000"]);
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&json.stdout).expect("json"),
-        serde_json::json!([])
-    );
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&json.stdout).expect("json"), serde_json::json!([]));
     let csv = detect_output(&lake, &["--format", "csv", "--threshold", "1000"]);
     assert!(String::from_utf8_lossy(&csv.stdout).starts_with("SrcIpAddr,TimeGenerated,"));
 }
@@ -112,48 +75,15 @@ fn empty_results_are_still_valid_output() {
 #[test]
 fn exit_codes() {
     let (_dir, lake) = scan_lake();
-    assert_eq!(
-        detect_output(&lake, &["--exit-code", "--format", "csv"])
-            .status
-            .code(),
-        Some(1)
-    );
-    assert_eq!(
-        detect_output(&lake, &["--format", "csv"]).status.code(),
-        Some(0)
-    );
-    assert_eq!(
-        detect_output(
-            &lake,
-            &["--exit-code", "--threshold", "100", "--format", "csv"]
-        )
-        .status
-        .code(),
-        Some(0)
-    );
-    let missing = scanlake()
-        .args(["detect", "--lake", "/nonexistent/lake"])
-        .output()
-        .expect("run");
+    assert_eq!(detect_output(&lake, &["--exit-code", "--format", "csv"]).status.code(), Some(1));
+    assert_eq!(detect_output(&lake, &["--format", "csv"]).status.code(), Some(0));
+    assert_eq!(detect_output(&lake, &["--exit-code", "--threshold", "100", "--format", "csv"]).status.code(), Some(0));
+    let missing = scanlake().args(["detect", "--lake", "/nonexistent/lake"]).output().expect("run");
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/lake: no such folder"));
-    assert_eq!(
-        detect_output(&lake, &["--bin", "0s"]).status.code(),
-        Some(2)
-    );
-    assert_eq!(
-        detect_output(&lake, &["--from", "yesterday"]).status.code(),
-        Some(2)
-    );
-    let reversed = detect_output(
-        &lake,
-        &[
-            "--from",
-            "2024-04-20T00:00:00Z",
-            "--to",
-            "2024-04-19T00:00:00Z",
-        ],
-    );
+    assert_eq!(detect_output(&lake, &["--bin", "0s"]).status.code(), Some(2));
+    assert_eq!(detect_output(&lake, &["--from", "yesterday"]).status.code(), Some(2));
+    let reversed = detect_output(&lake, &["--from", "2024-04-20T00:00:00Z", "--to", "2024-04-19T00:00:00Z"]);
     assert_eq!(reversed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&reversed.stderr).contains("--from must be before --to"));
 }
@@ -169,20 +99,10 @@ fn hostile_parameter_values_never_reach_sql() {
     // Filters are values compared as data: a quote is just a character.
     let out = detect_output(
         &lake,
-        &[
-            "--format",
-            "json",
-            "--src-prefix",
-            "198.' OR '1'='1",
-            "--event-result",
-            "x' OR 1=1 --",
-        ],
+        &["--format", "json", "--src-prefix", "198.' OR '1'='1", "--event-result", "x' OR 1=1 --"],
     );
     assert!(out.status.success());
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json"),
-        serde_json::json!([])
-    );
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json"), serde_json::json!([]));
 }
 
 #[test]
@@ -194,11 +114,7 @@ fn query_runs_sql_read_only() {
         .arg("SELECT SrcIpAddr, count(DISTINCT DstPortNumber) AS ports FROM network_session GROUP BY SrcIpAddr ORDER BY SrcIpAddr")
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(
         rows,
@@ -210,12 +126,7 @@ fn query_runs_sql_read_only() {
         "INSERT INTO network_session SELECT * FROM network_session",
         "COPY (SELECT 1) TO '/tmp/x.csv'",
     ] {
-        let out = scanlake()
-            .args(["query", "--lake"])
-            .arg(&lake)
-            .arg(statement)
-            .output()
-            .expect("run");
+        let out = scanlake().args(["query", "--lake"]).arg(&lake).arg(statement).output().expect("run");
         assert_eq!(out.status.code(), Some(2), "{statement}");
     }
     let sql = dir.path().join("q.sql");
@@ -240,24 +151,7 @@ fn a_custom_rule_file_runs_with_the_same_parameters() {
          WHERE SrcIsExternal GROUP BY SrcIpAddr HAVING count(DISTINCT DstPortNumber) > $threshold ORDER BY SrcIpAddr",
     )
     .expect("write");
-    let out = detect_output(
-        &lake,
-        &[
-            "--format",
-            "csv",
-            "--threshold",
-            "5",
-            "--query",
-            sql.to_str().expect("utf8"),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "SrcIpAddr,n\n198.51.100.1,51\n198.51.100.2,10\n"
-    );
+    let out = detect_output(&lake, &["--format", "csv", "--threshold", "5", "--query", sql.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "SrcIpAddr,n\n198.51.100.1,51\n198.51.100.2,10\n");
 }

@@ -28,33 +28,13 @@ fn malformed_rows_are_rejected_with_line_and_reason_and_good_rows_kept() {
         .expect("run ingest");
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.starts_with(
-            "56 rows read, 51 written, 5 rejected, 0 skipped; 1 files in 1 partitions"
-        ),
-        "{stdout}"
-    );
+    assert!(stdout.starts_with("56 rows read, 51 written, 5 rejected, 0 skipped; 1 files in 1 partitions"), "{stdout}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("mixed.csv:27: rejected: TimeGenerated: unrecognised time `yesterday`"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("mixed.csv:28: rejected: expected 7 columns, found 4"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("mixed.csv:29: rejected: DstPortNumber: invalid number `http`"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("mixed.csv:30: rejected: DstPortNumber: 70000 is out of range 0..=65535"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("mixed.csv:31: rejected: TimeGenerated is missing"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("mixed.csv:27: rejected: TimeGenerated: unrecognised time `yesterday`"), "{stderr}");
+    assert!(stderr.contains("mixed.csv:28: rejected: expected 7 columns, found 4"), "{stderr}");
+    assert!(stderr.contains("mixed.csv:29: rejected: DstPortNumber: invalid number `http`"), "{stderr}");
+    assert!(stderr.contains("mixed.csv:30: rejected: DstPortNumber: 70000 is out of range 0..=65535"), "{stderr}");
+    assert!(stderr.contains("mixed.csv:31: rejected: TimeGenerated is missing"), "{stderr}");
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&rejects)
         .expect("rejects file")
         .lines()
@@ -62,15 +42,9 @@ fn malformed_rows_are_rejected_with_line_and_reason_and_good_rows_kept() {
         .collect();
     let numbers: Vec<i64> = lines.iter().filter_map(|l| l["line"].as_i64()).collect();
     assert_eq!(numbers, [27, 28, 29, 30, 31]);
-    assert_eq!(
-        lines[2]["raw"],
-        "2024-04-19T00:10:30Z,Corelight,Zeek,198.51.100.1,203.0.113.9,http,TCP"
-    );
+    assert_eq!(lines[2]["raw"], "2024-04-19T00:10:30Z,Corelight,Zeek,198.51.100.1,203.0.113.9,http,TCP");
     // All 51 good rows are in: the scan alerts with 51 ports.
-    assert_eq!(
-        summary(&detect(&lake, &[])),
-        vec![("198.51.100.1".into(), "2024-04-19T00:10:00Z".into(), 51)]
-    );
+    assert_eq!(summary(&detect(&lake, &[])), vec![("198.51.100.1".into(), "2024-04-19T00:10:00Z".into(), 51)]);
 }
 
 #[test]
@@ -86,31 +60,20 @@ fn json_lines_gzip_and_stdin() {
     json += "{\"TimeGenerated\": \"2024-04-19T00:10:00Z\", \"DstPortNumber\": [1]}\n";
     json += "not json\n\n";
     let gz = dir.path().join("events.jsonl.gz");
-    let mut encoder = flate2::write::GzEncoder::new(
-        std::fs::File::create(&gz).expect("create"),
-        flate2::Compression::fast(),
-    );
+    let mut encoder =
+        flate2::write::GzEncoder::new(std::fs::File::create(&gz).expect("create"), flate2::Compression::fast());
     encoder.write_all(json.as_bytes()).expect("write");
     encoder.finish().expect("finish");
     let lake = dir.path().join("lake");
     let stdout = ingest(&lake, &[&gz]);
-    assert!(
-        stdout.starts_with("53 rows read, 51 written, 2 rejected"),
-        "{stdout}"
-    );
+    assert!(stdout.starts_with("53 rows read, 51 written, 2 rejected"), "{stdout}");
     assert!(stdout.contains("ignored columns: Extra"), "{stdout}");
     let alerts = detect(&lake, &[]);
     assert_eq!(alerts[0]["ReportedBy"], serde_json::json!(["AWS/VPC"]));
 
     // The same content on stdin, uncompressed, into another lake.
     let lake2 = dir.path().join("lake2");
-    let out = scanlake()
-        .args(["ingest", "--lake"])
-        .arg(&lake2)
-        .arg("-")
-        .write_stdin(json)
-        .output()
-        .expect("run");
+    let out = scanlake().args(["ingest", "--lake"]).arg(&lake2).arg("-").write_stdin(json).output().expect("run");
     assert!(out.status.success());
     assert_eq!(detect(&lake2, &[]).len(), 1);
 }
@@ -125,17 +88,8 @@ fn zstd_input_and_explicit_format() {
     let data = std::fs::read(&plain).expect("read");
     std::fs::write(&zst, zstd::encode_all(&data[..], 3).expect("zstd")).expect("write");
     let lake = dir.path().join("lake");
-    let out = scanlake()
-        .args(["ingest", "--format", "asim-csv", "--lake"])
-        .arg(&lake)
-        .arg(&zst)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = scanlake().args(["ingest", "--format", "asim-csv", "--lake"]).arg(&lake).arg(&zst).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(detect(&lake, &[]).len(), 1);
 }
 
@@ -143,19 +97,20 @@ fn zstd_input_and_explicit_format() {
 fn sentinel_portal_export_layout_and_local_time() {
     let dir = tempdir();
     let utc = dir.path().join("utc.csv");
-    std::fs::write(&utc, "\u{feff}\"TimeGenerated [UTC]\",SrcIpAddr,DstPortNumber\n\"4/19/2024, 12:10:03.000 AM\",198.51.100.4,80\n")
-        .expect("write");
+    std::fs::write(
+        &utc,
+        "\u{feff}\"TimeGenerated [UTC]\",SrcIpAddr,DstPortNumber\n\"4/19/2024, 12:10:03.000 AM\",198.51.100.4,80\n",
+    )
+    .expect("write");
     let local = dir.path().join("local.csv");
-    std::fs::write(&local, "TimeGenerated [Local Time],SrcIpAddr,DstPortNumber\n\"4/19/2024, 2:10:03.000 AM\",198.51.100.4,81\n")
-        .expect("write");
+    std::fs::write(
+        &local,
+        "TimeGenerated [Local Time],SrcIpAddr,DstPortNumber\n\"4/19/2024, 2:10:03.000 AM\",198.51.100.4,81\n",
+    )
+    .expect("write");
     let lake = dir.path().join("lake");
     // Local times without an offset are rejected unless the zone is given.
-    let out = scanlake()
-        .args(["ingest", "--lake"])
-        .arg(&lake)
-        .arg(&local)
-        .output()
-        .expect("run");
+    let out = scanlake().args(["ingest", "--lake"]).arg(&lake).arg(&local).output().expect("run");
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 rejected"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pass --local-offset"));
@@ -187,23 +142,18 @@ fn sentinel_portal_export_layout_and_local_time() {
 fn lake_files_are_sorted_zstd_parquet_with_page_index() {
     let dir = tempdir();
     let mut csv = Csv::new();
-    csv.event("2024-04-19T00:30:00Z", "198.51.100.5", Some(1))
-        .event("2024-04-19T00:10:00Z", "198.51.100.5", Some(2));
+    csv.event("2024-04-19T00:30:00Z", "198.51.100.5", Some(1)).event("2024-04-19T00:10:00Z", "198.51.100.5", Some(2));
     let (_d, lake) = crate::support::lake_from(&csv);
     let files: Vec<_> = walk(&lake);
     assert_eq!(files.len(), 1);
     assert!(files[0].extension().is_some_and(|e| e == "parquet"));
     let file = std::fs::File::open(&files[0]).expect("open");
-    let reader =
-        parquet::file::serialized_reader::SerializedFileReader::new(file).expect("parquet");
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).expect("parquet");
     use parquet::file::reader::FileReader;
     let meta = reader.metadata();
     let column = meta.row_group(0).column(0);
     assert_eq!(column.column_path().string(), "TimeGenerated");
-    assert!(matches!(
-        column.compression(),
-        parquet::basic::Compression::ZSTD(_)
-    ));
+    assert!(matches!(column.compression(), parquet::basic::Compression::ZSTD(_)));
     assert!(column.column_index_offset().is_some(), "page index written");
     assert!(meta.row_group(0).sorting_columns().is_some());
     let rows = scanlake()
@@ -212,10 +162,7 @@ fn lake_files_are_sorted_zstd_parquet_with_page_index() {
         .arg("SELECT DstPortNumber FROM network_session")
         .output()
         .expect("run");
-    assert_eq!(
-        String::from_utf8_lossy(&rows.stdout),
-        "DstPortNumber\n2\n1\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&rows.stdout), "DstPortNumber\n2\n1\n");
     drop(dir);
 }
 
@@ -232,10 +179,7 @@ fn ingest_appends_and_never_overwrites() {
     let after = walk(&lake);
     assert_eq!(after.len(), 2);
     assert!(before.iter().all(|f| after.contains(f)));
-    assert!(
-        after.iter().all(|f| !f.to_string_lossy().contains("#")),
-        "no staged files left"
-    );
+    assert!(after.iter().all(|f| !f.to_string_lossy().contains("#")), "no staged files left");
 }
 
 #[test]
@@ -243,32 +187,18 @@ fn unreadable_and_unrecognised_inputs_fail_with_exit_2() {
     let dir = tempdir();
     let lake = dir.path().join("lake");
     let missing = dir.path().join("missing.csv");
-    let out = scanlake()
-        .args(["ingest", "--lake"])
-        .arg(&lake)
-        .arg(&missing)
-        .output()
-        .expect("run");
+    let out = scanlake().args(["ingest", "--lake"]).arg(&lake).arg(&missing).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.csv"));
     let odd = dir.path().join("odd.txt");
     std::fs::write(&odd, "hello world\n").expect("write");
-    let out = scanlake()
-        .args(["ingest", "--lake"])
-        .arg(&lake)
-        .arg(&odd)
-        .output()
-        .expect("run");
+    let out = scanlake().args(["ingest", "--lake"]).arg(&lake).arg(&odd).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot tell the format"));
     let no_time = dir.path().join("no_time.csv");
     std::fs::write(&no_time, "SrcIpAddr,DstPortNumber,TimeGenerated_\n").expect("write");
-    let out = scanlake()
-        .args(["ingest", "--format", "asim-csv", "--lake"])
-        .arg(&lake)
-        .arg(&no_time)
-        .output()
-        .expect("run");
+    let out =
+        scanlake().args(["ingest", "--format", "asim-csv", "--lake"]).arg(&lake).arg(&no_time).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no TimeGenerated column"));
 }
@@ -280,11 +210,7 @@ pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).expect("read dir") {
             let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path)
-            } else {
-                out.push(path)
-            }
+            if path.is_dir() { stack.push(path) } else { out.push(path) }
         }
     }
     out.sort();

@@ -21,10 +21,7 @@ pub struct S3Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 impl S3Server {
@@ -33,23 +30,17 @@ impl S3Server {
         let port = free_port();
         let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
         let mut command = Command::new(&program);
-        command
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
         if auth {
             command.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
         }
-        let child = command.spawn().unwrap_or_else(|e| {
-            panic!("cannot start `{program}` ({e}): install it with `pip install 'moto[server]'`")
-        });
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `{program}` ({e}): install it with `pip install 'moto[server]'`"));
         let server = S3Server { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start on port {port}"
-            );
+            assert!(Instant::now() < deadline, "moto did not start on port {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
         server
@@ -63,8 +54,13 @@ impl S3Server {
     /// Creates a bucket or an object with a plain PUT (moto accepts unsigned requests).
     pub fn put(&self, path: &str, body: &[u8]) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        write!(stream, "PUT /{path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", self.port, body.len())
-            .expect("send");
+        write!(
+            stream,
+            "PUT /{path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
+        )
+        .expect("send");
         stream.write_all(body).expect("send body");
         let mut response = String::new();
         let _ = stream.read_to_string(&mut response);
@@ -102,10 +98,8 @@ impl Drop for S3Server {
 
 fn run(mut cmd: assert_cmd::Command) -> (String, String) {
     let out = cmd.output().expect("run scanlake");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
     assert!(out.status.success(), "{stderr}");
     (stdout, stderr)
 }
@@ -119,55 +113,31 @@ fn the_same_alerts_come_from_a_local_lake_and_an_s3_lake() {
     let s3 = S3Server::start(false);
     s3.put("lake", b"");
     let dir = tempdir();
-    let inputs = [
-        root().join("data/sample.csv.gz"),
-        root().join("tests/fixtures/sources/zeek_conn.log"),
-    ];
+    let inputs = [root().join("data/sample.csv.gz"), root().join("tests/fixtures/sources/zeek_conn.log")];
     let local = dir.path().join("lake");
     let mut cmd = s3.scanlake();
     cmd.args(["ingest", "--lake"]).arg(&local).args(&inputs);
     run(cmd);
     let mut cmd = s3.scanlake();
-    cmd.args(["ingest", "--lake", "s3://lake/prod/events"])
-        .args(&inputs);
+    cmd.args(["ingest", "--lake", "s3://lake/prod/events"]).args(&inputs);
     let (stdout, stderr) = run(cmd);
-    assert!(
-        stdout.starts_with("10105 rows read, 10102 written, 3 rejected"),
-        "{stdout}"
-    );
-    assert!(
-        stderr.contains("lake store: 0 LIST, 0 GET (0 bytes) of 0 objects, 3 PUT"),
-        "{stderr}"
-    );
+    assert!(stdout.starts_with("10105 rows read, 10102 written, 3 rejected"), "{stdout}");
+    assert!(stderr.contains("lake store: 0 LIST, 0 GET (0 bytes) of 0 objects, 3 PUT"), "{stderr}");
     for profile in ["default", "sentinel"] {
         let detect = |lake: &str| {
             let mut cmd = s3.scanlake();
-            cmd.args([
-                "detect",
-                "--format",
-                "json",
-                "--profile",
-                profile,
-                "--lake",
-                lake,
-            ]);
+            cmd.args(["detect", "--format", "json", "--profile", profile, "--lake", lake]);
             alerts(&run(cmd).0)
         };
         let from_s3 = detect("s3://lake/prod/events");
         assert_eq!(from_s3, detect(local.to_str().expect("utf8")), "{profile}");
-        assert_eq!(
-            from_s3.as_array().map(Vec::len),
-            Some(if profile == "default" { 17 } else { 19 })
-        );
+        assert_eq!(from_s3.as_array().map(Vec::len), Some(if profile == "default" { 17 } else { 19 }));
     }
 }
 
 /// The numbers of `lake store: N LIST, N GET (N bytes) of N objects, N PUT`.
 fn store_counts(stderr: &str) -> (u64, u64, u64, u64) {
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("lake store:"))
-        .expect("a lake store line");
+    let line = stderr.lines().find(|l| l.contains("lake store:")).expect("a lake store line");
     let numbers: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter(|w| !w.is_empty())
@@ -181,21 +151,11 @@ fn a_one_day_query_over_a_30_day_s3_lake_reads_only_that_days_object() {
     let s3 = S3Server::start(false);
     s3.put("lake", b"");
     let mut cmd = s3.scanlake();
-    cmd.args([
-        "generate",
-        "-q",
-        "--rows",
-        "30000",
-        "--days",
-        "30",
-        "--lake",
-        "s3://lake/month",
-    ]);
+    cmd.args(["generate", "-q", "--rows", "30000", "--days", "30", "--lake", "s3://lake/month"]);
     run(cmd);
     let detect = |args: &[&str]| {
         let mut cmd = s3.scanlake();
-        cmd.args(["detect", "--format", "jsonl", "--lake", "s3://lake/month"])
-            .args(args);
+        cmd.args(["detect", "--format", "jsonl", "--lake", "s3://lake/month"]).args(args);
         run(cmd)
     };
     // One day: the lake check and the table root are listed, then that day's
@@ -223,34 +183,20 @@ fn raw_vpc_flow_logs_are_ingested_from_the_aws_key_layout() {
     let gz = gz.finish().expect("gzip");
     let key = "AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/04/19/123456789012_vpcflowlogs_us-east-1_fl-0abc_20240419T0010Z_1a2b3c4d.log.gz";
     s3.put(&format!("raw/{key}"), &gz);
-    s3.put(
-        "raw/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/04/20/notes.txt",
-        b"not a flow log\n",
-    );
+    s3.put("raw/AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/04/20/notes.txt", b"not a flow log\n");
     let mut cmd = s3.scanlake();
     cmd.args(["ingest", "--lake", "s3://lake/vpc", "s3://raw/AWSLogs/"]);
     let (stdout, stderr) = run(cmd);
-    assert!(
-        stdout.starts_with("106 rows read, 102 written, 2 rejected, 2 skipped"),
-        "{stdout}"
-    );
+    assert!(stdout.starts_with("106 rows read, 102 written, 2 rejected, 2 skipped"), "{stdout}");
     assert!(stdout.contains("1 files passed over"), "{stdout}");
-    assert!(
-        stderr.contains(&format!("s3://raw/{key}:106: rejected")),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("s3://raw/{key}:106: rejected")), "{stderr}");
     let mut cmd = s3.scanlake();
     cmd.args(["detect", "--format", "json", "--lake", "s3://lake/vpc"]);
     let found = alerts(&run(cmd).0);
     assert_eq!(found[0]["SrcIpAddr"], "198.51.100.7");
     // A glob in the key picks objects the same way.
     let mut cmd = s3.scanlake();
-    cmd.args([
-        "ingest",
-        "--lake",
-        "s3://lake/vpc2",
-        "s3://raw/AWSLogs/*/vpcflowlogs/*/2024/04/19/*.log.gz",
-    ]);
+    cmd.args(["ingest", "--lake", "s3://lake/vpc2", "s3://raw/AWSLogs/*/vpcflowlogs/*/2024/04/19/*.log.gz"]);
     assert!(run(cmd).0.starts_with("106 rows read"));
 }
 
@@ -261,31 +207,14 @@ fn wrong_credentials_fail_clearly_and_never_show_the_secret() {
         let mut cmd = s3.scanlake();
         cmd.env("AWS_SECRET_ACCESS_KEY", "s3cr3t-that-must-not-leak")
             .env("AWS_SESSION_TOKEN", "t0ken-that-must-not-leak");
-        let out = cmd
-            .args([verbosity, "detect", "--lake", "s3://lake/prod"])
-            .output()
-            .expect("run");
+        let out = cmd.args([verbosity, "detect", "--lake", "s3://lake/prod"]).output().expect("run");
         assert_eq!(out.status.code(), Some(2));
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            all.contains("lake s3://lake/prod:") && all.contains("InvalidAccessKeyId"),
-            "{all}"
-        );
-        assert!(
-            !all.contains("s3cr3t") && !all.contains("t0ken"),
-            "a secret leaked at {verbosity}: {all}"
-        );
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(all.contains("lake s3://lake/prod:") && all.contains("InvalidAccessKeyId"), "{all}");
+        assert!(!all.contains("s3cr3t") && !all.contains("t0ken"), "a secret leaked at {verbosity}: {all}");
     }
     let missing = S3Server::start(false);
-    let out = missing
-        .scanlake()
-        .args(["detect", "--lake", "s3://nobucket/x"])
-        .output()
-        .expect("run");
+    let out = missing.scanlake().args(["detect", "--lake", "s3://nobucket/x"]).output().expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("NoSuchBucket"));
 }
@@ -307,10 +236,8 @@ fn dying_proxy(upstream: u16, requests: usize) -> u16 {
                     let server = TcpStream::connect(("127.0.0.1", upstream)).expect("upstream");
                     open.push(client.try_clone().expect("clone"));
                     open.push(server.try_clone().expect("clone"));
-                    let (mut c_in, mut s_out) = (
-                        client.try_clone().expect("clone"),
-                        server.try_clone().expect("clone"),
-                    );
+                    let (mut c_in, mut s_out) =
+                        (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
                     let (seen, dead2) = (seen.clone(), dead.clone());
                     std::thread::spawn(move || {
                         let mut buf = [0u8; 65536];
@@ -318,9 +245,7 @@ fn dying_proxy(upstream: u16, requests: usize) -> u16 {
                             if n == 0 {
                                 break;
                             }
-                            if [b"GET ".as_slice(), b"HEAD", b"PUT "]
-                                .iter()
-                                .any(|m| buf[..n].starts_with(m))
+                            if [b"GET ".as_slice(), b"HEAD", b"PUT "].iter().any(|m| buf[..n].starts_with(m))
                                 && seen.fetch_add(1, Ordering::SeqCst) + 1 > requests
                             {
                                 dead2.store(true, Ordering::SeqCst);
@@ -352,16 +277,7 @@ fn a_server_that_dies_mid_query_gives_a_clear_error_in_bounded_time() {
     let s3 = S3Server::start(false);
     s3.put("lake", b"");
     let mut cmd = s3.scanlake();
-    cmd.args([
-        "generate",
-        "-q",
-        "--rows",
-        "20000",
-        "--days",
-        "10",
-        "--lake",
-        "s3://lake/ten",
-    ]);
+    cmd.args(["generate", "-q", "--rows", "20000", "--days", "10", "--lake", "s3://lake/ten"]);
     run(cmd);
     // The lake check and the listings go through; the server dies at the first reads.
     let proxy = dying_proxy(s3.port, 4);
@@ -374,9 +290,6 @@ fn a_server_that_dies_mid_query_gives_a_clear_error_in_bounded_time() {
     let elapsed = started.elapsed();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("error:") && stderr.contains("lake/ten"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("error:") && stderr.contains("lake/ten"), "{stderr}");
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
 }

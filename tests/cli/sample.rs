@@ -7,9 +7,7 @@ use crate::support::{root, scanlake, tempdir};
 
 fn gunzip(path: &std::path::Path) -> String {
     let mut text = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("open"))
-        .read_to_string(&mut text)
-        .expect("gunzip");
+    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("open")).read_to_string(&mut text).expect("gunzip");
     text
 }
 
@@ -18,9 +16,7 @@ fn sample_is_what_the_documented_generator_makes() {
     let dir = tempdir();
     let fresh = dir.path().join("sample.csv.gz");
     let out = scanlake()
-        .args([
-            "generate", "-q", "--rows", "10000", "--days", "2", "--seed", "1", "--csv",
-        ])
+        .args(["generate", "-q", "--rows", "10000", "--days", "2", "--seed", "1", "--csv"])
         .arg(&fresh)
         .output()
         .expect("run");
@@ -40,14 +36,9 @@ fn sample_alerts_match_the_golden_files() {
             .args(["--format", "csv", "--profile", profile])
             .output()
             .expect("run detect");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let golden =
-            std::fs::read_to_string(root().join(format!("tests/golden/sample_{profile}.csv")))
-                .expect("golden file");
+            std::fs::read_to_string(root().join(format!("tests/golden/sample_{profile}.csv"))).expect("golden file");
         assert!(
             String::from_utf8_lossy(&out.stdout) == golden,
             "profile {profile}: alerts differ from tests/golden/sample_{profile}.csv"

@@ -9,11 +9,7 @@ fn generate(lake: &std::path::Path, rows: &str, days: &str) {
         .arg(lake)
         .output()
         .expect("run generate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -22,39 +18,19 @@ fn since_one_day_on_a_30_day_lake_opens_only_that_days_files() {
     let lake = dir.path().join("lake");
     generate(&lake, "30000", "30");
     let run = |args: &[&str]| {
-        let out = scanlake()
-            .args(["detect", "--format", "jsonl", "--lake"])
-            .arg(&lake)
-            .args(args)
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            String::from_utf8_lossy(&out.stdout).lines().count(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let out =
+            scanlake().args(["detect", "--format", "jsonl", "--lake"]).arg(&lake).args(args).output().expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8_lossy(&out.stdout).lines().count(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     let (alerts, log) = run(&[]);
     assert!(log.contains("scans 30 files in 30 partitions"), "{log}");
-    assert_eq!(
-        alerts,
-        30 * 8,
-        "8 planted alerts a day in the default profile"
-    );
+    assert_eq!(alerts, 30 * 8, "8 planted alerts a day in the default profile");
     // The lake covers 2024-04-19 .. 2024-05-18; the last day alone:
     let (alerts, log) = run(&["--since", "1d", "--now", "2024-05-19T00:00:00Z"]);
     assert!(log.contains("scans 1 files in 1 partitions"), "{log}");
     assert_eq!(alerts, 8);
-    let (alerts, log) = run(&[
-        "--from",
-        "2024-05-01T00:00:00Z",
-        "--to",
-        "2024-05-03T00:00:00Z",
-    ]);
+    let (alerts, log) = run(&["--from", "2024-05-01T00:00:00Z", "--to", "2024-05-03T00:00:00Z"]);
     assert!(log.contains("scans 2 files in 2 partitions"), "{log}");
     assert_eq!(alerts, 16);
 }
@@ -66,14 +42,7 @@ fn detect_stays_within_a_memory_limit_the_literal_translation_exceeds() {
     generate(&lake, "1000000", "1");
     let run = |query: &std::path::Path| {
         scanlake()
-            .args([
-                "detect",
-                "--format",
-                "jsonl",
-                "--memory-limit",
-                "32MB",
-                "--lake",
-            ])
+            .args(["detect", "--format", "jsonl", "--memory-limit", "32MB", "--lake"])
             .arg(&lake)
             .arg("--query")
             .arg(query)
@@ -81,15 +50,8 @@ fn detect_stays_within_a_memory_limit_the_literal_translation_exceeds() {
             .expect("run detect")
     };
     let shipped = run(&root().join("queries/port_scan.sql"));
-    assert!(
-        shipped.status.success(),
-        "{}",
-        String::from_utf8_lossy(&shipped.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&shipped.stdout).lines().count(),
-        10 * 8
-    );
+    assert!(shipped.status.success(), "{}", String::from_utf8_lossy(&shipped.stderr));
+    assert_eq!(String::from_utf8_lossy(&shipped.stdout).lines().count(), 10 * 8);
     let literal = run(&root().join("tests/fixtures/literal_kql_port_scan.sql"));
     assert_eq!(literal.status.code(), Some(2));
     assert!(

@@ -15,11 +15,7 @@ fn fixture(name: &str) -> PathBuf {
 
 fn shared(name: &str) -> PathBuf {
     let path = root().join("../shared/data").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: the real-data tests need ../shared beside the clone",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: the real-data tests need ../shared beside the clone", path.display());
     path
 }
 
@@ -34,40 +30,19 @@ fn ingest_all(lake: &Path, inputs: &[PathBuf]) -> (String, String, Vec<Value>) {
         .args(inputs)
         .output()
         .expect("run ingest");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rejected = std::fs::read_to_string(&rejects)
         .expect("rejects file")
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        rejected,
-    )
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned(), rejected)
 }
 
 fn query(lake: &Path, sql: &str) -> Vec<Value> {
-    let out = scanlake()
-        .args(["query", "--format", "json", "--lake"])
-        .arg(lake)
-        .arg(sql)
-        .output()
-        .expect("run query");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Value>(&out.stdout)
-        .expect("json")
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let out = scanlake().args(["query", "--format", "json", "--lake"]).arg(lake).arg(sql).output().expect("run query");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).expect("json").as_array().cloned().unwrap_or_default()
 }
 
 /// (fixture, format, summary line start, rejected lines with reasons).
@@ -86,38 +61,25 @@ const FIXTURES: &[(&str, &str, &str, &[(u64, &str)])] = &[
         "zeek_conn.json",
         "zeek-json",
         "105 rows read, 102 written, 3 rejected, 0 skipped",
-        &[
-            (103, "id.resp_p: 70000 is out of range 0..=65535"),
-            (104, "invalid JSON object"),
-            (105, "ts is missing"),
-        ],
+        &[(103, "id.resp_p: 70000 is out of range 0..=65535"), (104, "invalid JSON object"), (105, "ts is missing")],
     ),
     (
         "windows.jsonl",
         "windows-json",
         "107 rows read, 104 written, 2 rejected, 1 skipped",
-        &[
-            (106, "SourcePort: invalid number `x1`"),
-            (107, "invalid JSON object"),
-        ],
+        &[(106, "SourcePort: invalid number `x1`"), (107, "invalid JSON object")],
     ),
     (
         "windows.xml",
         "windows-xml",
         "105 rows read, 102 written, 2 rejected, 1 skipped",
-        &[
-            (103, "SourcePort: 99999 is out of range"),
-            (104, "TimeCreated: unrecognised time `not-a-time`"),
-        ],
+        &[(103, "SourcePort: 99999 is out of range"), (104, "TimeCreated: unrecognised time `not-a-time`")],
     ),
     (
         "vpc_flow.log",
         "vpc-flow",
         "106 rows read, 102 written, 2 rejected, 2 skipped",
-        &[
-            (106, "expected 17 fields, found 16"),
-            (107, "protocol: 256 is out of range"),
-        ],
+        &[(106, "expected 17 fields, found 16"), (107, "protocol: 256 is out of range")],
     ),
     (
         "vpc_flow_v2.log",
@@ -129,10 +91,7 @@ const FIXTURES: &[(&str, &str, &str, &[(u64, &str)])] = &[
         "ocsf.jsonl",
         "ocsf-json",
         "104 rows read, 101 written, 2 rejected, 1 skipped",
-        &[
-            (103, "time: invalid number `soon`"),
-            (104, "src_endpoint.ip is missing"),
-        ],
+        &[(103, "time: invalid number `soon`"), (104, "src_endpoint.ip is missing")],
     ),
 ];
 
@@ -143,26 +102,15 @@ fn every_fixture_keeps_good_rows_reports_bad_ones_and_finds_the_scan() {
         let lake = dir.path().join("lake");
         let (stdout, stderr, rejects) = ingest_all(&lake, &[fixture(name)]);
         assert!(stdout.starts_with(line), "{name}: {stdout}");
-        assert!(
-            stderr.contains(&format!("as {format}:")),
-            "{name} read as {format}: {stderr}"
-        );
+        assert!(stderr.contains(&format!("as {format}:")), "{name} read as {format}: {stderr}");
         let got: Vec<(u64, String)> = rejects
             .iter()
-            .map(|r| {
-                (
-                    r["line"].as_u64().unwrap_or(0),
-                    r["reason"].as_str().unwrap_or("").to_string(),
-                )
-            })
+            .map(|r| (r["line"].as_u64().unwrap_or(0), r["reason"].as_str().unwrap_or("").to_string()))
             .collect();
         assert_eq!(got.len(), rejected.len(), "{name}: {got:?}");
         for ((line, reason), (want_line, want_reason)) in got.iter().zip(rejected.iter()) {
             assert_eq!(line, want_line, "{name}");
-            assert!(
-                reason.contains(want_reason),
-                "{name}:{line}: `{reason}` lacks `{want_reason}`"
-            );
+            assert!(reason.contains(want_reason), "{name}:{line}: `{reason}` lacks `{want_reason}`");
         }
         for profile in ["default", "sentinel"] {
             let alerts = detect(&lake, &["--profile", profile]);
@@ -220,10 +168,7 @@ fn fixture_fields_are_mapped() {
     );
     assert_eq!(
         first,
-        vec![
-            json!({"TimeGenerated":"2024-04-19T00:10:00Z"}),
-            json!({"TimeGenerated":"2024-04-19T00:10:00.500Z"})
-        ]
+        vec![json!({"TimeGenerated":"2024-04-19T00:10:00Z"}), json!({"TimeGenerated":"2024-04-19T00:10:00.500Z"})]
     );
     let listen = query(
         &lake,
@@ -231,9 +176,7 @@ fn fixture_fields_are_mapped() {
     );
     assert_eq!(
         listen,
-        vec![
-            json!({"SrcIpAddr":"0.0.0.0","DstIpAddr":null,"NetworkDirection":"Listen","NetworkProtocol":"UDP"})
-        ]
+        vec![json!({"SrcIpAddr":"0.0.0.0","DstIpAddr":null,"NetworkDirection":"Listen","NetworkProtocol":"UDP"})]
     );
     let evtx_shape = query(
         &lake,
@@ -241,9 +184,7 @@ fn fixture_fields_are_mapped() {
     );
     assert_eq!(
         evtx_shape,
-        vec![
-            json!({"TimeGenerated":"2024-04-19T00:13:22.123456Z","Dvc":"WS01","NetworkDirection":"Outbound"})
-        ]
+        vec![json!({"TimeGenerated":"2024-04-19T00:13:22.123456Z","Dvc":"WS01","NetworkDirection":"Outbound"})]
     );
 }
 
@@ -252,15 +193,10 @@ fn ocsf_parquet_reads_through_the_same_mapping() {
     let dir = tempdir();
     // Write the OCSF fixture as Parquet with nested columns, as Security Lake does.
     let file = std::fs::File::open(fixture("ocsf.jsonl")).expect("fixture");
-    let good: Vec<String> = BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .take(101)
-        .collect();
+    let good: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).take(101).collect();
     let jsonl = good.join("\n");
     let (schema, _) =
-        arrow::json::reader::infer_json_schema(std::io::Cursor::new(jsonl.as_bytes()), None)
-            .expect("schema");
+        arrow::json::reader::infer_json_schema(std::io::Cursor::new(jsonl.as_bytes()), None).expect("schema");
     let reader = arrow::json::ReaderBuilder::new(std::sync::Arc::new(schema))
         .build(std::io::Cursor::new(jsonl.as_bytes()))
         .expect("reader");
@@ -271,23 +207,16 @@ fn ocsf_parquet_reads_through_the_same_mapping() {
     for batch in reader {
         let batch = batch.expect("batch");
         let w = writer.get_or_insert_with(|| {
-            parquet::arrow::ArrowWriter::try_new(out.take().expect("file"), batch.schema(), None)
-                .expect("writer")
+            parquet::arrow::ArrowWriter::try_new(out.take().expect("file"), batch.schema(), None).expect("writer")
         });
         w.write(&batch).expect("write");
     }
     writer.expect("one batch").close().expect("close");
     let lake = dir.path().join("lake");
     let (stdout, stderr, _) = ingest_all(&lake, &[parquet_path]);
-    assert!(
-        stdout.starts_with("101 rows read, 101 written, 0 rejected"),
-        "{stdout}"
-    );
+    assert!(stdout.starts_with("101 rows read, 101 written, 0 rejected"), "{stdout}");
     assert!(stderr.contains("as ocsf-parquet:"), "{stderr}");
-    assert_eq!(
-        summary(&detect(&lake, &[])),
-        vec![("198.51.100.7".into(), "2024-04-19T00:10:00Z".into(), 51)]
-    );
+    assert_eq!(summary(&detect(&lake, &[])), vec![("198.51.100.7".into(), "2024-04-19T00:10:00Z".into(), 51)]);
 }
 
 #[test]
@@ -300,45 +229,19 @@ fn folders_and_globs_are_expanded_and_formats_recognised_by_content() {
     std::fs::write(logs.join("notes.md"), "# not a log\n").expect("write");
     std::fs::write(logs.join(".hidden"), "ignored").expect("write");
     let gz = logs.join("ocsf.gz");
-    let mut enc = flate2::write::GzEncoder::new(
-        std::fs::File::create(&gz).expect("create"),
-        flate2::Compression::fast(),
-    );
-    std::io::Write::write_all(
-        &mut enc,
-        &std::fs::read(fixture("ocsf.jsonl")).expect("read"),
-    )
-    .expect("write");
+    let mut enc =
+        flate2::write::GzEncoder::new(std::fs::File::create(&gz).expect("create"), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &std::fs::read(fixture("ocsf.jsonl")).expect("read")).expect("write");
     enc.finish().expect("finish");
     let lake = dir.path().join("lake");
-    let out = scanlake()
-        .args(["ingest", "--lake"])
-        .arg(&lake)
-        .arg(&logs)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = scanlake().args(["ingest", "--lake"]).arg(&lake).arg(&logs).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.starts_with("315 rows read, 305 written, 7 rejected, 3 skipped"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("1 files passed over (not logs)"),
-        "{stdout}"
-    );
+    assert!(stdout.starts_with("315 rows read, 305 written, 7 rejected, 3 skipped"), "{stdout}");
+    assert!(stdout.contains("1 files passed over (not logs)"), "{stdout}");
     let lake2 = dir.path().join("lake2");
     let pattern = format!("{}/*.dat", logs.display());
-    let out = scanlake()
-        .args(["ingest", "--lake"])
-        .arg(&lake2)
-        .arg(&pattern)
-        .output()
-        .expect("run");
+    let out = scanlake().args(["ingest", "--lake"]).arg(&lake2).arg(&pattern).output().expect("run");
     assert!(
         String::from_utf8_lossy(&out.stdout).starts_with("106 rows read"),
         "{}",
@@ -355,12 +258,7 @@ fn every_shared_file_ingests_with_zero_rejected_rows() {
     let (stdout, stderr, rejects) = ingest_all(&lake, &[shared("")]);
     assert!(rejects.is_empty(), "{rejects:?}");
     assert!(stdout.contains(" 0 rejected,"), "{stdout}");
-    for format in [
-        "evtx: 6 inputs",
-        "windows-json: 2 inputs",
-        "zeek-json: 9 inputs",
-        "zeek-tsv: 24 inputs",
-    ] {
+    for format in ["evtx: 6 inputs", "windows-json: 2 inputs", "zeek-json: 9 inputs", "zeek-tsv: 24 inputs"] {
         assert!(stderr.contains(format), "{format}: {stderr}");
     }
 }
@@ -375,9 +273,7 @@ fn raw_zeek_ports() -> BTreeMap<(String, i64), BTreeSet<i64>> {
         if path.extension().is_none_or(|e| e != "gz") {
             continue;
         }
-        let reader = BufReader::new(flate2::read::MultiGzDecoder::new(
-            std::fs::File::open(&path).expect("open"),
-        ));
+        let reader = BufReader::new(flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).expect("open")));
         let mut fields: Vec<String> = Vec::new();
         for line in reader.lines() {
             let line = line.expect("line");
@@ -393,10 +289,7 @@ fn raw_zeek_ports() -> BTreeMap<(String, i64), BTreeSet<i64>> {
             let ts: f64 = get("ts").parse().expect("ts");
             let bin = (ts as i64) / 300 * 300;
             let port: i64 = get("id.resp_p").parse().expect("port");
-            ports
-                .entry((get("id.orig_h").to_string(), bin))
-                .or_default()
-                .insert(port);
+            ports.entry((get("id.orig_h").to_string(), bin)).or_default().insert(port);
         }
     }
     ports
@@ -419,22 +312,13 @@ fn zeek_internet_sensor_gives_exactly_the_two_documented_alerts() {
             "{profile}"
         );
         for alert in &alerts {
-            let bin = chrono::DateTime::parse_from_rfc3339(
-                alert["TimeGenerated"].as_str().expect("time"),
-            )
-            .expect("rfc3339")
-            .timestamp();
-            let expected: Vec<i64> = raw
-                [&(alert["SrcIpAddr"].as_str().expect("src").to_string(), bin)]
-                .iter()
-                .copied()
-                .collect();
-            let got: Vec<i64> = alert["AttemptedPorts"]
-                .as_array()
-                .expect("ports")
-                .iter()
-                .filter_map(Value::as_i64)
-                .collect();
+            let bin = chrono::DateTime::parse_from_rfc3339(alert["TimeGenerated"].as_str().expect("time"))
+                .expect("rfc3339")
+                .timestamp();
+            let expected: Vec<i64> =
+                raw[&(alert["SrcIpAddr"].as_str().expect("src").to_string(), bin)].iter().copied().collect();
+            let got: Vec<i64> =
+                alert["AttemptedPorts"].as_array().expect("ports").iter().filter_map(Value::as_i64).collect();
             assert_eq!(got, expected);
             assert_eq!(alert["ReportedBy"], json!(["Corelight/Zeek"]));
         }
@@ -461,18 +345,10 @@ fn raw_windows_counts() -> BTreeMap<String, u64> {
 }
 
 fn lake_counts(lake: &Path) -> BTreeMap<String, u64> {
-    query(
-        lake,
-        "SELECT EventOriginalType AS id, count(*) AS n FROM network_session GROUP BY 1",
-    )
-    .into_iter()
-    .map(|r| {
-        (
-            r["id"].as_str().expect("id").to_string(),
-            r["n"].as_u64().expect("n"),
-        )
-    })
-    .collect()
+    query(lake, "SELECT EventOriginalType AS id, count(*) AS n FROM network_session GROUP BY 1")
+        .into_iter()
+        .map(|r| (r["id"].as_str().expect("id").to_string(), r["n"].as_u64().expect("n")))
+        .collect()
 }
 
 #[test]
@@ -500,9 +376,7 @@ fn windows_json_counts_and_fields_match_the_source() {
         ]
     );
     assert_eq!(
-        row(
-            "SrcPortNumber = 54785 AND EventOriginalType = '5157' AND TimeGenerated = '2020-09-22T06:16:07Z'"
-        ),
+        row("SrcPortNumber = 54785 AND EventOriginalType = '5157' AND TimeGenerated = '2020-09-22T06:16:07Z'"),
         vec![
             json!({"TimeGenerated":"2020-09-22T06:16:07Z","EventStartTime":"2020-09-22T06:16:07Z","SrcIpAddr":"172.18.39.5","SrcPortNumber":54785,
             "DstIpAddr":"172.18.38.5","DstPortNumber":49683,"NetworkProtocol":"TCP","NetworkDirection":"Inbound","DvcAction":"Deny",
@@ -547,21 +421,13 @@ fn evtx_counts_and_fields_match_the_files_readme() {
     let lake = dir.path().join("lake");
     let (stdout, _, rejects) = ingest_all(&lake, &[shared("evtx")]);
     assert!(rejects.is_empty(), "{rejects:?}");
-    assert!(
-        stdout.starts_with("1983 rows read, 312 written, 0 rejected, 1671 skipped"),
-        "{stdout}"
-    );
+    assert!(stdout.starts_with("1983 rows read, 312 written, 0 rejected, 1671 skipped"), "{stdout}");
     // Per-id totals of the README's per-file table.
-    let expected: BTreeMap<String, u64> = [
-        ("3", 42 + 9 + 153),
-        ("5152", 2),
-        ("5156", 63 + 28),
-        ("5157", 1),
-        ("5158", 9 + 5),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let expected: BTreeMap<String, u64> =
+        [("3", 42 + 9 + 153), ("5152", 2), ("5156", 63 + 28), ("5157", 1), ("5158", 9 + 5)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
     assert_eq!(lake_counts(&lake), expected);
     let cols = "TimeGenerated, SrcIpAddr, SrcPortNumber, DstIpAddr, DstPortNumber, NetworkProtocol, NetworkDirection, DvcAction, EventResult, EventOriginalType, Dvc";
     // The README's expected mapping of DE_RDP_Tunnel_5156.evtx (records 227694, 227698, 227703, 227728, 227731).
@@ -627,24 +493,13 @@ fn evtx_counts_and_fields_match_the_files_readme() {
                 Some("Inbound"),
                 "5156"
             ),
-            e(
-                "2019-02-13T18:04:01.722250Z",
-                "0.0.0.0",
-                55355,
-                None,
-                None,
-                "UDP",
-                Some("Listen"),
-                "5158"
-            ),
+            e("2019-02-13T18:04:01.722250Z", "0.0.0.0", 55355, None, None, "UDP", Some("Listen"), "5158"),
         ]
     );
     // 5152 puts the packet's sender first; Sysmon with Initiated=false puts the local end first.
     let drop = query(
         &lake,
-        &format!(
-            "SELECT {cols} FROM network_session WHERE EventOriginalType = '5152' AND SrcPortNumber = 59639"
-        ),
+        &format!("SELECT {cols} FROM network_session WHERE EventOriginalType = '5152' AND SrcPortNumber = 59639"),
     );
     assert_eq!(drop[0]["SrcIpAddr"], "23.94.153.202");
     assert_eq!(drop[0]["DstPortNumber"], 3389);
@@ -665,15 +520,9 @@ fn evtx_counts_and_fields_match_the_files_readme() {
         "SELECT DISTINCT SrcIpAddr FROM network_session WHERE SrcIpAddr LIKE '%:%' AND Dvc = 'DESKTOP-DF4ULDE' ORDER BY 1",
     );
     assert!(v6.contains(&json!({"SrcIpAddr": "::1"})), "{v6:?}");
-    assert!(
-        v6.contains(&json!({"SrcIpAddr": "fe80::2076:3774:3f57:c17f"})),
-        "{v6:?}"
-    );
+    assert!(v6.contains(&json!({"SrcIpAddr": "fe80::2076:3774:3f57:c17f"})), "{v6:?}");
     for profile in ["default", "sentinel"] {
-        assert!(
-            detect(&lake, &["--profile", profile]).is_empty(),
-            "no scan in the evtx samples"
-        );
+        assert!(detect(&lake, &["--profile", profile]).is_empty(), "no scan in the evtx samples");
     }
 }
 
@@ -693,13 +542,7 @@ fn a_truncated_evtx_file_is_an_error_and_other_inputs_still_go_in() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("cut.evtx: truncated .evtx: 40000 bytes of the 69632 its header announces"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("error: 1 of 2 inputs: could not be read completely"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cut.evtx: truncated .evtx: 40000 bytes of the 69632 its header announces"), "{stderr}");
+    assert!(stderr.contains("error: 1 of 2 inputs: could not be read completely"), "{stderr}");
     assert_eq!(detect(&lake, &[]).len(), 1, "the Zeek input went in");
 }

@@ -26,14 +26,13 @@ pub struct Csv {
 }
 
 /// The header every fixture uses.
-pub const HEADER: &str = "TimeGenerated [UTC],EventVendor,EventProduct,SrcIpAddr,DstIpAddr,DstPortNumber,NetworkProtocol";
+pub const HEADER: &str =
+    "TimeGenerated [UTC],EventVendor,EventProduct,SrcIpAddr,DstIpAddr,DstPortNumber,NetworkProtocol";
 
 impl Csv {
     /// An export with the fixture header.
     pub fn new() -> Self {
-        Self {
-            lines: vec![HEADER.to_string()],
-        }
+        Self { lines: vec![HEADER.to_string()] }
     }
 
     /// One event.
@@ -52,9 +51,7 @@ impl Csv {
         product: &str,
     ) -> &mut Self {
         let port = port.map(|p| p.to_string()).unwrap_or_default();
-        self.lines.push(format!(
-            "{time},{vendor},{product},{src},203.0.113.9,{port},{proto}"
-        ));
+        self.lines.push(format!("{time},{vendor},{product},{src},203.0.113.9,{port},{proto}"));
         self
     }
 
@@ -63,11 +60,7 @@ impl Csv {
         let base = chrono::NaiveTime::parse_from_str(start, "%H:%M:%S").expect("HH:MM:SS");
         for i in 0..count {
             let t = base + chrono::Duration::seconds(i64::from(i % 60));
-            self.event(
-                &format!("2024-04-19T{}Z", t.format("%H:%M:%S")),
-                src,
-                Some(first + i),
-            );
+            self.event(&format!("2024-04-19T{}Z", t.format("%H:%M:%S")), src, Some(first + i));
         }
         self
     }
@@ -88,18 +81,8 @@ impl Csv {
 
 /// Ingests `inputs` into `lake`, asserting success; returns stdout.
 pub fn ingest(lake: &Path, inputs: &[&Path]) -> String {
-    let out = scanlake()
-        .arg("ingest")
-        .arg("--lake")
-        .arg(lake)
-        .args(inputs)
-        .output()
-        .expect("run ingest");
-    assert!(
-        out.status.success(),
-        "ingest failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = scanlake().arg("ingest").arg("--lake").arg(lake).args(inputs).output().expect("run ingest");
+    assert!(out.status.success(), "ingest failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -113,11 +96,7 @@ pub fn detect(lake: &Path, args: &[&str]) -> Vec<Value> {
         .args(args)
         .output()
         .expect("run detect");
-    assert!(
-        out.status.success(),
-        "detect failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "detect failed: {}", String::from_utf8_lossy(&out.stderr));
     match serde_json::from_slice(&out.stdout).expect("detect prints JSON") {
         Value::Array(alerts) => alerts,
         other => panic!("expected a JSON array, got {other}"),
@@ -131,13 +110,8 @@ pub fn summary(alerts: &[Value]) -> Vec<(String, String, i64)> {
         .map(|a| {
             (
                 a["SrcIpAddr"].as_str().expect("SrcIpAddr").to_string(),
-                a["TimeGenerated"]
-                    .as_str()
-                    .expect("TimeGenerated")
-                    .to_string(),
-                a["AttemptedPortsCount"]
-                    .as_i64()
-                    .expect("AttemptedPortsCount"),
+                a["TimeGenerated"].as_str().expect("TimeGenerated").to_string(),
+                a["AttemptedPortsCount"].as_i64().expect("AttemptedPortsCount"),
             )
         })
         .collect()

@@ -67,10 +67,7 @@ pub fn read(bytes: Vec<u8>, sink: &mut Sink<'_>) -> Result<()> {
     let truncated = truncation(&bytes);
     let settings = evtx::ParserSettings::new().separate_json_attributes(false);
     let mut parser = evtx::EvtxParser::from_read_seek(Cursor::new(bytes))
-        .map_err(|e| Error::Input {
-            input: sink.input.clone(),
-            reason: format!("not a readable .evtx file: {e}"),
-        })?
+        .map_err(|e| Error::Input { input: sink.input.clone(), reason: format!("not a readable .evtx file: {e}") })?
         .with_configuration(settings);
     let mut last_id = 0;
     for record in parser.records_json_value() {
@@ -90,10 +87,7 @@ pub fn read(bytes: Vec<u8>, sink: &mut Sink<'_>) -> Result<()> {
         }
     }
     match truncated {
-        Some(reason) => Err(Error::Input {
-            input: sink.input.clone(),
-            reason,
-        }),
+        Some(reason) => Err(Error::Input { input: sink.input.clone(), reason }),
         None => Ok(()),
     }
 }

@@ -37,9 +37,7 @@ fn map_object(object: &Map<String, Value>, naive_offset: FixedOffset) -> Mapped<
     }
     if let Some(Value::Object(winlog)) = object.get("winlog") {
         let event = WinEvent {
-            id: lookup(winlog, "event_id")
-                .and_then(scalar)
-                .and_then(|v| v.trim().parse().ok()),
+            id: lookup(winlog, "event_id").and_then(scalar).and_then(|v| v.trim().parse().ok()),
             provider: lookup(winlog, "provider_name").and_then(scalar),
             channel: lookup(winlog, "channel").and_then(scalar),
             computer: lookup(winlog, "computer_name")
@@ -50,11 +48,7 @@ fn map_object(object: &Map<String, Value>, naive_offset: FixedOffset) -> Mapped<
                 .and_then(scalar)
                 .map(|t| parse_timestamp(&t, utc).map_err(|e| format!("@timestamp: {e}"))),
         };
-        return map_event(event, |name| {
-            lookup(winlog, "event_data")
-                .and_then(|d| d.get(name))
-                .and_then(scalar)
-        });
+        return map_event(event, |name| lookup(winlog, "event_data").and_then(|d| d.get(name)).and_then(scalar));
     }
     let field = |name: &str| object.get(name).and_then(scalar);
     let event = WinEvent {
@@ -71,23 +65,16 @@ fn map_object(object: &Map<String, Value>, naive_offset: FixedOffset) -> Mapped<
 /// the collector's local time without an offset. The offset is recovered from
 /// the same record, `@timestamp` (UTC) minus `EventReceivedTime` (local),
 /// rounded to 15 minutes; without those, `naive_offset` is used.
-fn nxlog_time(
-    object: &Map<String, Value>,
-    naive_offset: FixedOffset,
-) -> Option<Result<Micros, String>> {
+fn nxlog_time(object: &Map<String, Value>, naive_offset: FixedOffset) -> Option<Result<Micros, String>> {
     let utc = FixedOffset::east_opt(0).expect("UTC");
     let field = |name: &str| object.get(name).and_then(scalar);
     if let Some(t) = field("TimeCreated").or_else(|| field("SystemTime")) {
         return Some(parse_timestamp(&t, utc).map_err(|e| format!("TimeCreated: {e}")));
     }
     let offset = match (field("@timestamp"), field("EventReceivedTime")) {
-        (Some(stamp), Some(received)) => match (
-            parse_timestamp(&stamp, utc),
-            parse_timestamp(&received, utc),
-        ) {
+        (Some(stamp), Some(received)) => match (parse_timestamp(&stamp, utc), parse_timestamp(&received, utc)) {
             (Ok(stamp), Ok(received_as_utc)) => {
-                let quarter_hours =
-                    ((stamp - received_as_utc) as f64 / 900_000_000.0).round() as i32;
+                let quarter_hours = ((stamp - received_as_utc) as f64 / 900_000_000.0).round() as i32;
                 FixedOffset::east_opt(-quarter_hours * 900).unwrap_or(naive_offset)
             }
             _ => naive_offset,
@@ -96,8 +83,7 @@ fn nxlog_time(
     };
     match field("EventTime") {
         Some(t) => Some(parse_timestamp(&t, offset).map_err(|e| format!("EventTime: {e}"))),
-        None => field("@timestamp")
-            .map(|t| parse_timestamp(&t, utc).map_err(|e| format!("@timestamp: {e}"))),
+        None => field("@timestamp").map(|t| parse_timestamp(&t, utc).map_err(|e| format!("@timestamp: {e}"))),
     }
 }
 
@@ -111,9 +97,7 @@ mod tests {
             "EventTime": "2020-09-04 03:06:08", "EventReceivedTime": "2020-09-04 03:06:11",
             "@timestamp": "2020-09-04T07:06:11.273Z"
         });
-        let t = nxlog_time(v.as_object().unwrap(), FixedOffset::east_opt(0).unwrap())
-            .unwrap()
-            .unwrap();
+        let t = nxlog_time(v.as_object().unwrap(), FixedOffset::east_opt(0).unwrap()).unwrap().unwrap();
         assert_eq!(crate::time::format_utc(t), "2020-09-04T07:06:08Z");
     }
 }

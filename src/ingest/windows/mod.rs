@@ -41,18 +41,13 @@ enum Kind {
 }
 
 fn kind(event: &WinEvent<'_>) -> Kind {
-    let has = |v: &Option<Cow<'_, str>>, needle: &str| {
-        v.as_deref()
-            .is_some_and(|s| s.to_ascii_lowercase().contains(needle))
-    };
+    let has =
+        |v: &Option<Cow<'_, str>>, needle: &str| v.as_deref().is_some_and(|s| s.to_ascii_lowercase().contains(needle));
     match event.id {
         Some(3) if has(&event.provider, "sysmon") || has(&event.channel, "sysmon") => Kind::Sysmon,
         Some(id @ (5152 | 5154..=5159))
             if has(&event.provider, "security-auditing")
-                || event
-                    .channel
-                    .as_deref()
-                    .is_some_and(|c| c.eq_ignore_ascii_case("security"))
+                || event.channel.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("security"))
                 || (event.provider.is_none() && event.channel.is_none()) =>
         {
             Kind::Wfp(id)
@@ -62,27 +57,14 @@ fn kind(event: &WinEvent<'_>) -> Kind {
 }
 
 /// Maps one Windows event; `field` reads its EventData by name.
-pub fn map_event<'a>(
-    event: WinEvent<'a>,
-    field: impl Fn(&str) -> Option<Cow<'a, str>>,
-) -> Mapped<'a> {
+pub fn map_event<'a>(event: WinEvent<'a>, field: impl Fn(&str) -> Option<Cow<'a, str>>) -> Mapped<'a> {
     let kind = kind(&event);
     if kind == Kind::Other {
         return Ok(Record::Skip(Cow::Borrowed(SKIP_OTHER)));
     }
     let time = event.time.clone().ok_or("no TimeCreated")??;
-    let port = |name: &str| {
-        field(name)
-            .as_deref()
-            .map(parse_port)
-            .transpose()
-            .map_err(|e| format!("{name}: {e}"))
-    };
-    let proto = field("Protocol")
-        .as_deref()
-        .map(protocol)
-        .transpose()
-        .map_err(|e| format!("Protocol: {e}"))?;
+    let port = |name: &str| field(name).as_deref().map(parse_port).transpose().map_err(|e| format!("{name}: {e}"));
+    let proto = field("Protocol").as_deref().map(protocol).transpose().map_err(|e| format!("Protocol: {e}"))?;
     let base = SessionRow {
         time_generated: time,
         event_vendor: Some(Cow::Borrowed("Microsoft")),
@@ -126,11 +108,7 @@ pub fn map_event<'a>(
                 .transpose()
                 .map_err(|e| format!("UtcTime: {e}"))?;
             let local = |name: &str| {
-                if initiated == Some(true) {
-                    field(name)
-                } else {
-                    None
-                }
+                if initiated == Some(true) { field(name) } else { None }
             };
             Ok(Record::Row(SessionRow {
                 event_start_time: start,
@@ -143,12 +121,8 @@ pub fn map_event<'a>(
                 dst_ip_addr: field("DestinationIp"),
                 dst_port_number: port("DestinationPort")?,
                 dst_hostname: field("DestinationHostname"),
-                network_direction: initiated
-                    .map(|i| Cow::Borrowed(if i { "Outbound" } else { "Inbound" })),
-                network_protocol: base
-                    .network_protocol
-                    .clone()
-                    .map(|p| Cow::Owned(p.to_ascii_uppercase())),
+                network_direction: initiated.map(|i| Cow::Borrowed(if i { "Outbound" } else { "Inbound" })),
+                network_protocol: base.network_protocol.clone().map(|p| Cow::Owned(p.to_ascii_uppercase())),
                 src_process_name: local("Image"),
                 src_username: local("User"),
                 ..base
@@ -163,38 +137,17 @@ mod tests {
     use super::*;
 
     fn event(id: u32, provider: &'static str) -> WinEvent<'static> {
-        WinEvent {
-            id: Some(id),
-            provider: Some(Cow::Borrowed(provider)),
-            time: Some(Ok(0)),
-            ..Default::default()
-        }
+        WinEvent { id: Some(id), provider: Some(Cow::Borrowed(provider)), time: Some(Ok(0)), ..Default::default() }
     }
 
     #[test]
     fn kinds() {
-        assert_eq!(
-            kind(&event(5156, "Microsoft-Windows-Security-Auditing")),
-            Kind::Wfp(5156)
-        );
+        assert_eq!(kind(&event(5156, "Microsoft-Windows-Security-Auditing")), Kind::Wfp(5156));
         assert_eq!(kind(&event(3, "Microsoft-Windows-Sysmon")), Kind::Sysmon);
-        assert_eq!(
-            kind(&event(3, "Microsoft-Windows-Security-Auditing")),
-            Kind::Other
-        );
-        assert_eq!(
-            kind(&event(4624, "Microsoft-Windows-Security-Auditing")),
-            Kind::Other
-        );
-        assert_eq!(
-            kind(&event(5153, "Microsoft-Windows-Security-Auditing")),
-            Kind::Other
-        );
-        let lower = WinEvent {
-            id: Some(5157),
-            channel: Some(Cow::Borrowed("security")),
-            ..Default::default()
-        };
+        assert_eq!(kind(&event(3, "Microsoft-Windows-Security-Auditing")), Kind::Other);
+        assert_eq!(kind(&event(4624, "Microsoft-Windows-Security-Auditing")), Kind::Other);
+        assert_eq!(kind(&event(5153, "Microsoft-Windows-Security-Auditing")), Kind::Other);
+        let lower = WinEvent { id: Some(5157), channel: Some(Cow::Borrowed("security")), ..Default::default() };
         assert_eq!(kind(&lower), Kind::Wfp(5157));
     }
 
@@ -207,9 +160,7 @@ mod tests {
             "Protocol" => Some(Cow::Borrowed("17")),
             _ => None,
         };
-        let Ok(Record::Row(row)) =
-            map_event(event(5158, "Microsoft-Windows-Security-Auditing"), fields)
-        else {
+        let Ok(Record::Row(row)) = map_event(event(5158, "Microsoft-Windows-Security-Auditing"), fields) else {
             panic!("expected a row")
         };
         assert_eq!(row.network_direction.as_deref(), Some("Listen"));

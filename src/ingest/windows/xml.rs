@@ -28,16 +28,9 @@ struct XmlEvent {
 pub fn read(mut reader: impl Read, sink: &mut Sink<'_>) -> Result<()> {
     sink.counts.format = "windows-xml";
     let mut text = String::new();
-    reader.read_to_string(&mut text).map_err(|e| Error::Input {
-        input: sink.input.clone(),
-        reason: e.to_string(),
-    })?;
-    let line_of = |pos: u64| {
-        1 + text.as_bytes()[..(pos as usize).min(text.len())]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u64
-    };
+    reader.read_to_string(&mut text).map_err(|e| Error::Input { input: sink.input.clone(), reason: e.to_string() })?;
+    let line_of =
+        |pos: u64| 1 + text.as_bytes()[..(pos as usize).min(text.len())].iter().filter(|b| **b == b'\n').count() as u64;
     let mut xml = Reader::from_str(&text);
     xml.config_mut().trim_text(true);
     let mut path: Vec<String> = Vec::new();
@@ -104,11 +97,7 @@ pub fn read(mut reader: impl Read, sink: &mut Sink<'_>) -> Result<()> {
                     continue;
                 }
                 if let Some((_, ev)) = current.as_mut() {
-                    let parent = path
-                        .len()
-                        .checked_sub(2)
-                        .and_then(|i| path.get(i))
-                        .map(String::as_str);
+                    let parent = path.len().checked_sub(2).and_then(|i| path.get(i)).map(String::as_str);
                     let v = std::mem::take(&mut value);
                     match (parent, name.as_ref()) {
                         (Some("System"), b"EventID") => ev.id = Some(v),
@@ -155,10 +144,7 @@ fn emit(ev: XmlEvent, line: u64, sink: &mut Sink<'_>) -> Result<()> {
         provider: ev.provider.as_deref().map(Cow::Borrowed),
         channel: ev.channel.as_deref().map(Cow::Borrowed),
         computer: ev.computer.as_deref().map(Cow::Borrowed),
-        time: ev
-            .time
-            .as_deref()
-            .map(|t| parse_timestamp(t, utc).map_err(|e| format!("TimeCreated: {e}"))),
+        time: ev.time.as_deref().map(|t| parse_timestamp(t, utc).map_err(|e| format!("TimeCreated: {e}"))),
     };
     let data = &ev.data;
     let mapped = map_event(event, |name| {
