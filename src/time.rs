@@ -1,6 +1,6 @@
 //! Timestamps: parsing what logs write, and the UTC text scanlake prints.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Offset, SecondsFormat, TimeZone, Utc};
 
 /// Microseconds since the Unix epoch, UTC: the lake's time unit.
 pub type Micros = i64;
@@ -9,6 +9,11 @@ pub type Micros = i64;
 pub const MIN_MICROS: Micros = 0;
 /// Latest time accepted in the lake (end of year 9999).
 pub const MAX_MICROS: Micros = 253_402_300_799_999_999;
+
+/// The UTC offset, for times that carry none.
+pub fn utc() -> FixedOffset {
+    Utc.fix()
+}
 
 /// Naive date-time layouts accepted besides RFC 3339.
 const NAIVE_LAYOUTS: &[&str] = &[
@@ -93,7 +98,7 @@ pub fn check_range(micros: Micros) -> Result<Micros, String> {
 pub fn parse_offset(text: &str) -> Result<FixedOffset, String> {
     let t = text.trim();
     if t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("utc") {
-        return Ok(FixedOffset::east_opt(0).expect("zero offset is valid"));
+        return Ok(utc());
     }
     let (sign, rest) = match t.as_bytes().first() {
         Some(b'+') => (1, &t[1..]),

@@ -88,9 +88,7 @@ fn event_result(state: Option<&str>) -> &'static str {
 fn parse_ts(text: &str) -> Result<Micros, String> {
     let micros = match parse_epoch_seconds(text.trim()) {
         Some(m) => m,
-        None => {
-            parse_timestamp(text, chrono::FixedOffset::east_opt(0).expect("UTC")).map_err(|e| format!("ts: {e}"))?
-        }
+        None => parse_timestamp(text, crate::time::utc()).map_err(|e| format!("ts: {e}"))?,
     };
     check_range(micros).map_err(|e| format!("ts `{text}` {e}"))
 }

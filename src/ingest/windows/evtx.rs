@@ -22,7 +22,7 @@ pub fn system(event: &Map<String, Value>) -> WinEvent<'_> {
             other => scalar(other),
         })
     };
-    let utc = chrono::FixedOffset::east_opt(0).expect("UTC");
+    let utc = crate::time::utc();
     WinEvent {
         id: text("System.EventID").and_then(|id| id.trim().parse().ok()),
         provider: lookup(event, "System.Provider.#attributes.Name").and_then(scalar),
@@ -78,9 +78,14 @@ pub fn read(bytes: Vec<u8>, sink: &mut Sink<'_>) -> Result<()> {
                     sink.reject(record.event_record_id, "record has no Event element", b"")?;
                     continue;
                 };
-                let mapped = map_event(system(event), |name| event_data(event, name));
-                let raw = serde_json::to_vec(&record.data).unwrap_or_default();
-                sink.take(record.event_record_id, &raw, mapped)?;
+                match map_event(system(event), |name| event_data(event, name)) {
+                    // The record's text is only needed for the rejects report.
+                    Err(reason) => {
+                        let raw = serde_json::to_vec(&record.data).unwrap_or_default();
+                        sink.reject(record.event_record_id, &reason, &raw)?;
+                    }
+                    mapped => sink.take(record.event_record_id, b"", mapped)?,
+                }
             }
             // The parser names no record id on failure: the one after the last good one.
             Err(e) => sink.reject(last_id + 1, &format!("unreadable record: {e}"), b"")?,

@@ -31,7 +31,7 @@ pub fn read(reader: impl BufRead, sink: &mut Sink<'_>, naive_offset: FixedOffset
 }
 
 fn map_object(object: &Map<String, Value>, naive_offset: FixedOffset) -> Mapped<'_> {
-    let utc = FixedOffset::east_opt(0).expect("UTC");
+    let utc = crate::time::utc();
     if let Some(Value::Object(event)) = object.get("Event") {
         return map_event(evtx::system(event), |name| evtx::event_data(event, name));
     }
@@ -66,7 +66,7 @@ fn map_object(object: &Map<String, Value>, naive_offset: FixedOffset) -> Mapped<
 /// the same record, `@timestamp` (UTC) minus `EventReceivedTime` (local),
 /// rounded to 15 minutes; without those, `naive_offset` is used.
 fn nxlog_time(object: &Map<String, Value>, naive_offset: FixedOffset) -> Option<Result<Micros, String>> {
-    let utc = FixedOffset::east_opt(0).expect("UTC");
+    let utc = crate::time::utc();
     let field = |name: &str| object.get(name).and_then(scalar);
     if let Some(t) = field("TimeCreated").or_else(|| field("SystemTime")) {
         return Some(parse_timestamp(&t, utc).map_err(|e| format!("TimeCreated: {e}")));

@@ -9,8 +9,6 @@ pub mod xml;
 
 use std::borrow::Cow;
 
-use chrono::FixedOffset;
-
 use crate::ingest::values::{Mapped, Record, parse_bool, parse_port, protocol};
 use crate::lake::schema::SessionRow;
 use crate::time::{Micros, parse_timestamp};
@@ -101,7 +99,7 @@ pub fn map_event<'a>(event: WinEvent<'a>, field: impl Fn(&str) -> Option<Cow<'a,
         }
         Kind::Sysmon => {
             let initiated = field("Initiated").as_deref().and_then(parse_bool);
-            let utc = FixedOffset::east_opt(0).expect("UTC");
+            let utc = crate::time::utc();
             let start = field("UtcTime")
                 .as_deref()
                 .map(|t| parse_timestamp(t, utc))

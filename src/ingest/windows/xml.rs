@@ -138,7 +138,7 @@ fn attributes(e: &quick_xml::events::BytesStart<'_>, name: &str, ev: &mut XmlEve
 }
 
 fn emit(ev: XmlEvent, line: u64, sink: &mut Sink<'_>) -> Result<()> {
-    let utc = chrono::FixedOffset::east_opt(0).expect("UTC");
+    let utc = crate::time::utc();
     let event = WinEvent {
         id: ev.id.as_deref().and_then(|id| id.trim().parse().ok()),
         provider: ev.provider.as_deref().map(Cow::Borrowed),
@@ -154,5 +154,8 @@ fn emit(ev: XmlEvent, line: u64, sink: &mut Sink<'_>) -> Result<()> {
             .filter(|v| !v.is_empty() && *v != "-")
             .map(Cow::Borrowed)
     });
-    sink.take(line, format!("<Event> at line {line}").as_bytes(), mapped)
+    match mapped {
+        Err(reason) => sink.reject(line, &reason, format!("<Event> at line {line}").as_bytes()),
+        mapped => sink.take(line, b"", mapped),
+    }
 }
