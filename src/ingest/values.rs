@@ -120,13 +120,15 @@ pub fn lookup<'v>(object: &'v Map<String, Value>, path: &str) -> Option<&'v Valu
     }
 }
 
-/// Reads JSON lines: each non-blank line must be a JSON object, handed to
-/// `map`. Lines that are not objects, or that `map` refuses, are rejected
-/// with their line number.
-pub fn json_lines(
+/// Reads text lines, numbered from 1, and hands each non-blank one to
+/// `each` as text (and raw bytes, for a rejection). Lines that are not
+/// UTF-8 are rejected. With `trim`, surrounding white space is dropped;
+/// without, only the line ending (tab-separated formats keep empty edge fields).
+pub fn text_lines(
     mut reader: impl BufRead,
     sink: &mut Sink<'_>,
-    mut map: impl for<'o> FnMut(&'o Map<String, Value>, &mut Sink<'_>) -> Mapped<'o>,
+    trim: bool,
+    mut each: impl FnMut(u64, &str, &[u8], &mut Sink<'_>) -> Result<()>,
 ) -> Result<()> {
     let mut buf = Vec::new();
     let mut line = 0u64;
@@ -136,25 +138,40 @@ pub fn json_lines(
             .read_until(b'\n', &mut buf)
             .map_err(|e| Error::Input { input: sink.input.clone(), reason: format!("line {}: {e}", line + 1) })?;
         if n == 0 {
-            break;
+            return Ok(());
         }
         line += 1;
-        let text = buf.trim_ascii();
-        if text.is_empty() {
+        let raw = if trim {
+            buf.trim_ascii()
+        } else {
+            let raw = buf.strip_suffix(b"\n").unwrap_or(&buf);
+            raw.strip_suffix(b"\r").unwrap_or(raw)
+        };
+        if raw.is_empty() {
             continue;
         }
-        let parsed = std::str::from_utf8(text).map_err(|_| "invalid UTF-8".to_string()).and_then(|t| {
-            serde_json::from_str::<Map<String, Value>>(t).map_err(|e| format!("invalid JSON object: {e}"))
-        });
-        match parsed {
-            Ok(object) => {
-                let mapped = map(&object, sink);
-                sink.take(line, text, mapped)?;
-            }
-            Err(reason) => sink.reject(line, &reason, text)?,
+        match std::str::from_utf8(raw) {
+            Ok(text) => each(line, text, raw, sink)?,
+            Err(_) => sink.reject(line, "invalid UTF-8", raw)?,
         }
     }
-    Ok(())
+}
+
+/// Reads JSON lines: each non-blank line must be a JSON object, handed to
+/// `map`. Lines that are not objects, or that `map` refuses, are rejected
+/// with their line number.
+pub fn json_lines(
+    reader: impl BufRead,
+    sink: &mut Sink<'_>,
+    mut map: impl for<'o> FnMut(&'o Map<String, Value>, &mut Sink<'_>) -> Mapped<'o>,
+) -> Result<()> {
+    text_lines(reader, sink, true, |line, text, raw, sink| match serde_json::from_str::<Map<String, Value>>(text) {
+        Ok(object) => {
+            let mapped = map(&object, sink);
+            sink.take(line, raw, mapped)
+        }
+        Err(e) => sink.reject(line, &format!("invalid JSON object: {e}"), raw),
+    })
 }
 
 #[cfg(test)]

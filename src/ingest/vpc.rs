@@ -5,9 +5,9 @@
 use std::borrow::Cow;
 use std::io::BufRead;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ingest::sink::Sink;
-use crate::ingest::values::{Mapped, Record, parse_count, parse_int, parse_port, protocol};
+use crate::ingest::values::{Mapped, Record, parse_count, parse_int, parse_port, protocol, text_lines};
 use crate::lake::schema::SessionRow;
 use crate::time::check_range;
 
@@ -97,31 +97,13 @@ fn record<'a>(fields: &[&str], values: &[&'a str]) -> Mapped<'a> {
 
 /// Reads VPC flow log records; a header line sets the field list for the
 /// lines after it.
-pub fn read(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
+pub fn read(reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
     sink.counts.format = "vpc-flow";
     let mut fields: Vec<String> = DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect();
-    let mut buf = Vec::new();
-    let mut line_no = 0;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::Input { input: sink.input.clone(), reason: format!("line {}: {e}", line_no + 1) })?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        let raw = buf.trim_ascii();
-        if raw.is_empty() {
-            continue;
-        }
-        let Ok(line) = std::str::from_utf8(raw) else {
-            sink.reject(line_no, "invalid UTF-8", raw)?;
-            continue;
-        };
+    text_lines(reader, sink, true, |line_no, line, raw, sink| {
         if is_header(line) {
             fields = line.split_ascii_whitespace().map(str::to_string).collect();
-            continue;
+            return Ok(());
         }
         let values: Vec<&str> = line.split_ascii_whitespace().collect();
         let names: Vec<&str> = fields.iter().map(String::as_str).collect();
@@ -130,9 +112,8 @@ pub fn read(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
         } else {
             Err(format!("expected {} fields, found {}", names.len(), values.len()))
         };
-        sink.take(line_no, raw, mapped)?;
-    }
-    Ok(())
+        sink.take(line_no, raw, mapped)
+    })
 }
 
 #[cfg(test)]

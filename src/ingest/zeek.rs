@@ -5,9 +5,11 @@ use std::io::BufRead;
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ingest::sink::Sink;
-use crate::ingest::values::{Mapped, Record, json_lines, lookup, parse_bool, parse_count, parse_port, scalar};
+use crate::ingest::values::{
+    Mapped, Record, json_lines, lookup, parse_bool, parse_count, parse_port, scalar, text_lines,
+};
 use crate::lake::schema::SessionRow;
 use crate::time::{Micros, check_range, parse_epoch_seconds, parse_timestamp};
 
@@ -236,34 +238,15 @@ impl Header {
 /// Reads Zeek conn.log TSV: `#separator`, `#unset_field`, `#empty_field`,
 /// `#fields` (any order, extra columns), several header blocks in one
 /// stream (rotated files concatenated), `#close` lines.
-pub fn read_tsv(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
+pub fn read_tsv(reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
     sink.counts.format = "zeek-tsv";
     let mut header = Header::default();
-    let mut buf = Vec::new();
-    let mut line_no = 0u64;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::Input { input: sink.input.clone(), reason: format!("line {}: {e}", line_no + 1) })?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        let raw = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.is_empty() {
-            continue;
-        }
-        let Ok(line) = std::str::from_utf8(raw) else {
-            sink.reject(line_no, "invalid UTF-8", raw)?;
-            continue;
-        };
+    text_lines(reader, sink, false, |line_no, line, raw, sink| {
         if line.starts_with('#') {
             if let Err(reason) = header.directive(line) {
                 sink.reject(line_no, &reason, raw)?;
             }
-            continue;
+            return Ok(());
         }
         let mapped = match (&header.index, header.path.as_deref()) {
             (_, Some(path)) if path != "conn" => Ok(Record::Skip(Cow::Owned(format!("zeek {path} log, not conn")))),
@@ -277,9 +260,8 @@ pub fn read_tsv(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
                 }
             }
         };
-        sink.take(line_no, raw, mapped)?;
-    }
-    Ok(())
+        sink.take(line_no, raw, mapped)
+    })
 }
 
 /// A conn field of a JSON record: `id.orig_h`, `id_orig_h`, or `{"id": {"orig_h": …}}`.
