@@ -224,13 +224,16 @@ pub struct QueryArgs {
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Write the events into this lake (a folder or s3://bucket/prefix).
-    #[arg(long, value_name = "DIR|URL", required_unless_present = "csv")]
+    #[arg(long, value_name = "DIR|URL", required_unless_present_any = ["csv", "zeek"])]
     pub lake: Option<String>,
     #[command(flatten)]
     pub storage: StorageArgs,
-    /// Write the events as an ASIM CSV export to FILE instead (`-` for stdout).
+    /// Write the events as an ASIM CSV export to FILE instead (`-` for stdout; `.gz` compresses).
     #[arg(long, value_name = "FILE", conflicts_with = "lake")]
     pub csv: Option<PathBuf>,
+    /// Write the events as a Zeek conn.log (TSV) to FILE instead.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["lake", "csv"])]
+    pub zeek: Option<PathBuf>,
     /// Number of events.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub rows: u64,

@@ -174,21 +174,25 @@ const CSV_HEADER: &[&str] = &[
     "NetworkDirection",
 ];
 
+/// A file to write (gzip when the name ends in `.gz`), or stdout for `-`.
+fn create(path: &std::path::Path) -> crate::Result<Box<dyn std::io::Write>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock())));
+    }
+    let file = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| crate::Error::io(path, e))?);
+    Ok(if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::default()))
+    } else {
+        Box::new(file)
+    })
+}
+
 /// Writes the events of `config` as an ASIM CSV export (gzip when the name
 /// ends in `.gz`, stdout for `-`). Returns the number of planted scenarios.
 pub fn write_csv(config: &GeneratorConfig, path: &std::path::Path) -> crate::Result<u64> {
     use std::io::Write;
     let io_error = |e: std::io::Error| crate::Error::io(path, e);
-    let out: Box<dyn Write> = if path.as_os_str() == "-" {
-        Box::new(std::io::stdout().lock())
-    } else {
-        let file = std::io::BufWriter::new(std::fs::File::create(path).map_err(io_error)?);
-        if path.extension().is_some_and(|e| e == "gz") {
-            Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::default()))
-        } else {
-            Box::new(file)
-        }
-    };
+    let out = create(path)?;
     let mut csv = csv::Writer::from_writer(out);
     let csv_error = |e: csv::Error| crate::Error::Input { input: path.display().to_string(), reason: e.to_string() };
     csv.write_record(CSV_HEADER).map_err(csv_error)?;
@@ -214,6 +218,44 @@ pub fn write_csv(config: &GeneratorConfig, path: &std::path::Path) -> crate::Res
         .map_err(csv_error)
     })?;
     let mut out = csv.into_inner().map_err(|e| io_error(e.into_error()))?;
+    out.flush().map_err(io_error)?;
+    Ok(planted)
+}
+
+/// Writes the events of `config` as a Zeek `conn.log` (TSV with `#`
+/// headers; gzip when the name ends in `.gz`). Returns the number of
+/// planted scenarios.
+pub fn write_zeek(config: &GeneratorConfig, path: &std::path::Path) -> crate::Result<u64> {
+    use std::io::Write;
+    let io_error = |e: std::io::Error| crate::Error::io(path, e);
+    let mut out = create(path)?;
+    writeln!(
+        out,
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#open\t{}\n\
+         #fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\t\
+         conn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\n\
+         #types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\t\
+         string\tcount\tcount\tcount\tcount\tset[string]",
+        config.start.format("%Y-%m-%d-00-00-00")
+    )
+    .map_err(io_error)?;
+    let mut uid = 0u64;
+    let planted = generate(config, |event, src_port| {
+        uid += 1;
+        let (state, history) = if event.success { ("SF", "ShADadfF") } else { ("REJ", "Sr") };
+        let port = event.dst_port.map_or_else(|| "-".to_string(), |p| p.to_string());
+        writeln!(
+            out,
+            "{}.{:06}\tC{uid:x}\t{}\t{src_port}\t{}\t{port}\t{}\t-\t0.000120\t0\t0\t{state}\tF\tT\t0\t{history}\t1\t60\t1\t40\t-",
+            event.time.div_euclid(1_000_000),
+            event.time.rem_euclid(1_000_000),
+            event.src,
+            event.dst,
+            event.protocol.to_ascii_lowercase(),
+        )
+        .map_err(io_error)
+    })?;
+    writeln!(out, "#close\t{}", config.start.format("%Y-%m-%d-23-59-59")).map_err(io_error)?;
     out.flush().map_err(io_error)?;
     Ok(planted)
 }

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# scanlake vs DuckDB on the same Parquet files, in one run on one machine.
+# See BENCHMARKS.md for the method and the latest figures.
+#
+#   scripts/bench.sh                      # the full run (30M-row lake, 10M-line Zeek log)
+#   ROWS=3000000 ZEEK_LINES=1000000 RUNS=3 scripts/bench.sh   # a quick one
+#
+# Settings (environment): ROWS, DAYS (the rule's lake), RUNS (runs per timing; the
+# median is reported), HUNT_ROWS_PER_DAY (the 7- and 365-day hunt lakes),
+# ZEEK_LINES (ingest), WORK (where data goes; reused when the settings match).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROWS=${ROWS:-30000000}
+DAYS=${DAYS:-7}
+RUNS=${RUNS:-5}
+HUNT_ROWS_PER_DAY=${HUNT_ROWS_PER_DAY:-100000}
+ZEEK_LINES=${ZEEK_LINES:-10000000}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/scanlake-target}"
+WORK=${WORK:-$CARGO_TARGET_DIR/bench}
+BIN="$CARGO_TARGET_DIR/release/scanlake"
+mkdir -p "$WORK"
+RESULTS="$WORK/results.md"
+
+echo "== building release" >&2
+cargo build --release --quiet
+if [ ! -x "$WORK/venv/bin/python" ]; then
+    python3 -m venv "$WORK/venv"
+    "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check 'duckdb==2.0.*'
+fi
+PY="$WORK/venv/bin/python"
+DUCKDB_VERSION=$("$PY" -c 'import duckdb; print(duckdb.__version__)')
+
+# run NAME CMD... : runs CMD $RUNS times; records median wall seconds and peak RSS (MiB).
+declare -A MEDIAN PEAK ALERTS
+run() {
+    local name=$1; shift
+    local times=() peak=0
+    for _ in $(seq "$RUNS"); do
+        /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "$@" >/dev/null 2>"$WORK/stderr.txt" || { cat "$WORK/stderr.txt" >&2; exit 1; }
+        read -r secs kib < "$WORK/time.txt"
+        times+=("$secs")
+        (( kib > peak )) && peak=$kib
+    done
+    MEDIAN[$name]=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
+    PEAK[$name]=$((peak / 1024))
+    echo "$name: median ${MEDIAN[$name]} s over $RUNS runs (${times[*]}), peak ${PEAK[$name]} MiB" >&2
+}
+
+lake() {  # lake DIR ROWS DAYS : generate once
+    if [ ! -f "$1/.done-$2-$3" ]; then
+        rm -rf "$1"
+        "$BIN" -q generate --lake "$1" --rows "$2" --days "$3" > /dev/null
+        touch "$1/.done-$2-$3"
+    fi
+}
+
+echo "== the rule: $ROWS rows over $DAYS days" >&2
+RULE="$WORK/rule-lake"
+lake "$RULE" "$ROWS" "$DAYS"
+LAKE_MIB=$(du -sm "$RULE/network_session" | cut -f1)
+for profile in default sentinel; do
+    run "scanlake-$profile" "$BIN" -q detect --lake "$RULE" --profile "$profile" --format csv --output "$WORK/scanlake-$profile.csv"
+    run "duckdb-$profile" "$PY" scripts/duckdb_rule.py "$RULE" "$profile" "$WORK/duckdb-$profile.csv"
+    # Same alerts: source, bin, exact count and the lowest 100 ports.
+    "$PY" - "$WORK/scanlake-$profile.csv" "$WORK/duckdb-$profile.csv" <<'PYEOF' || { echo "scanlake and DuckDB disagree on the $profile alerts" >&2; exit 1; }
+import csv, json, sys
+def alerts(path):
+    return [(r["SrcIpAddr"], r["TimeGenerated"], int(r["AttemptedPortsCount"]), json.loads(r["AttemptedPorts"])) for r in csv.DictReader(open(path))]
+a, b = alerts(sys.argv[1]), alerts(sys.argv[2])
+sys.exit(0 if a == b and a else 1)
+PYEOF
+    ALERTS[$profile]=$(($(wc -l < "$WORK/scanlake-$profile.csv") - 1))
+done
+
+echo "== a one-day hunt: 7 days vs 365 days of $HUNT_ROWS_PER_DAY rows a day" >&2
+lake "$WORK/hunt-7" $((HUNT_ROWS_PER_DAY * 7)) 7
+lake "$WORK/hunt-365" $((HUNT_ROWS_PER_DAY * 365)) 365
+run hunt-7 "$BIN" -q detect --lake "$WORK/hunt-7" --from 2024-04-21T00:00:00Z --to 2024-04-22T00:00:00Z --format csv
+run hunt-365 "$BIN" -q detect --lake "$WORK/hunt-365" --from 2024-04-21T00:00:00Z --to 2024-04-22T00:00:00Z --format csv
+
+echo "== ingest: a $ZEEK_LINES-line Zeek conn.log" >&2
+ZEEK="$WORK/conn-$ZEEK_LINES.log"
+[ -f "$ZEEK" ] || "$BIN" -q generate --zeek "$ZEEK" --rows "$ZEEK_LINES" --days 1
+ZEEK_MB=$(( $(stat -c %s "$ZEEK") / 1000000 ))
+run ingest-scanlake bash -c "rm -rf '$WORK/ingest-lake' && '$BIN' -q ingest --lake '$WORK/ingest-lake' '$ZEEK'"
+run ingest-duckdb bash -c "rm -f '$WORK/duckdb.parquet' && '$PY' scripts/duckdb_ingest.py '$ZEEK' '$WORK/duckdb.parquet'"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+mbs() { awk -v mb="$1" -v s="$2" 'BEGIN { printf "%.0f", mb / s }'; }
+{
+    echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; scanlake $(git rev-parse --short HEAD), DuckDB $DUCKDB_VERSION; $RUNS runs each, medians of whole-process wall time."
+    echo
+    echo "| what | scanlake s | DuckDB s | DuckDB / scanlake | scanlake peak MiB | DuckDB peak MiB |"
+    echo "|---|---|---|---|---|---|"
+    for profile in default sentinel; do
+        echo "| rule, $profile profile, $ROWS rows / $DAYS days ($LAKE_MIB MiB), ${ALERTS[$profile]} alerts, same in both | ${MEDIAN[scanlake-$profile]} | ${MEDIAN[duckdb-$profile]} | $(ratio "${MEDIAN[duckdb-$profile]}" "${MEDIAN[scanlake-$profile]}") | ${PEAK[scanlake-$profile]} | ${PEAK[duckdb-$profile]} |"
+    done
+    echo "| ingest $ZEEK_LINES Zeek lines ($ZEEK_MB MB): scanlake $(mbs "$ZEEK_MB" "${MEDIAN[ingest-scanlake]}") MB/s, DuckDB $(mbs "$ZEEK_MB" "${MEDIAN[ingest-duckdb]}") MB/s | ${MEDIAN[ingest-scanlake]} | ${MEDIAN[ingest-duckdb]} | $(ratio "${MEDIAN[ingest-duckdb]}" "${MEDIAN[ingest-scanlake]}") | ${PEAK[ingest-scanlake]} | ${PEAK[ingest-duckdb]} |"
+    echo
+    echo "| one-day hunt | 7-day lake s | 365-day lake s | 365 / 7 |"
+    echo "|---|---|---|---|"
+    echo "| $HUNT_ROWS_PER_DAY rows a day | ${MEDIAN[hunt-7]} | ${MEDIAN[hunt-365]} | $(ratio "${MEDIAN[hunt-365]}" "${MEDIAN[hunt-7]}") |"
+} | tee "$RESULTS"

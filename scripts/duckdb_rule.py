@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""The port-scan rule in DuckDB, on the same lake files scanlake reads.
+
+usage: duckdb_rule.py LAKE PROFILE OUT.csv [FROM TO]
+
+The best formulation found for DuckDB: the precomputed flag column instead of
+parsing addresses, the exact distinct count first, and the evidence lists only
+for the (source, bin) groups that pass the threshold. Writes the alerts as CSV
+(SrcIpAddr, TimeGenerated, AttemptedPortsCount, AttemptedPorts) for comparison.
+"""
+import sys
+
+import duckdb
+
+lake, profile, out = sys.argv[1:4]
+flag = {"default": "SrcIsExternal", "sentinel": "SrcIsExternalSentinel"}[profile]
+time_filter = ""
+if len(sys.argv) > 5:
+    time_filter = f"AND TimeGenerated >= TIMESTAMPTZ '{sys.argv[4]}' AND TimeGenerated < TIMESTAMPTZ '{sys.argv[5]}'"
+    time_filter += f" AND EventDate >= DATE '{sys.argv[4][:10]}' AND EventDate <= DATE '{sys.argv[5][:10]}'"
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+sql = f"""
+WITH e AS (
+    SELECT SrcIpAddr, time_bucket(INTERVAL '5 minutes', TimeGenerated) AS b, TimeGenerated, DstPortNumber,
+           DstIpAddr, EventCount, EventVendor || '/' || EventProduct AS r
+    FROM read_parquet('{lake}/network_session/*/*.parquet', hive_partitioning = true)
+    WHERE {flag} {time_filter}
+), s AS (
+    SELECT SrcIpAddr, b, count(DISTINCT DstPortNumber) AS n
+    FROM e GROUP BY SrcIpAddr, b HAVING count(DISTINCT DstPortNumber) > 50
+)
+SELECT e.SrcIpAddr, strftime(e.b, '%Y-%m-%dT%H:%M:%SZ') AS TimeGenerated, s.n AS AttemptedPortsCount,
+       list_sort(list_distinct(list(e.DstPortNumber)))[1:100] AS AttemptedPorts,
+       list_sort(list_distinct(list(e.r)))[1:20] AS ReportedBy,
+       min(e.TimeGenerated) AS FirstSeen, max(e.TimeGenerated) AS LastSeen,
+       sum(coalesce(e.EventCount, 1)) AS EventCount, count(DISTINCT e.DstIpAddr) AS DistinctTargets
+FROM e JOIN s USING (SrcIpAddr, b)
+GROUP BY e.SrcIpAddr, e.b, s.n
+ORDER BY e.b, e.SrcIpAddr
+"""
+rows = con.execute(sql).fetchall()
+with open(out, "w") as f:
+    f.write("SrcIpAddr,TimeGenerated,AttemptedPortsCount,AttemptedPorts\n")
+    for r in rows:
+        f.write(f"{r[0]},{r[1]},{r[2]},\"[{','.join(str(p) for p in r[3])}]\"\n")
