@@ -10,6 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
@@ -47,31 +49,41 @@ pub struct Located {
     pub store_url: url::Url,
 }
 
-/// Opens the store behind `location`: `s3://bucket/key…` or a local path.
+/// Opens the store behind `location`: `s3://bucket/key…`, `gs://…`,
+/// `az://container/…` or a local path.
 pub fn locate(location: &str, options: &StorageOptions) -> Result<Located> {
-    match location.split_once("://") {
-        Some(("s3" | "s3a", rest)) => {
-            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(Error::parameter("location", location, "no bucket named"));
-            }
-            let store = s3(bucket, options)?;
-            let store_url = url::Url::parse(&format!("s3://{bucket}"))
-                .map_err(|e| Error::parameter("location", location, e.to_string()))?;
-            Ok(Located {
-                store: Arc::new(CountingStore::new(Arc::new(store), location)),
-                path: Path::from(key),
-                store_url,
-            })
-        }
-        Some(("file", rest)) => local(rest),
-        Some((scheme, _)) => Err(Error::parameter(
-            "location",
-            location,
-            format!("`{scheme}://` is not supported; use s3:// or a local path"),
-        )),
-        None => local(location),
+    let Some((scheme, rest)) = location.split_once("://") else { return local(location) };
+    if scheme == "file" {
+        return local(rest);
     }
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(Error::parameter("location", location, "no bucket named"));
+    }
+    let built = match scheme {
+        "s3" | "s3a" => s3(bucket, options).map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+        // Google Cloud Storage and Azure Blob Storage are configured from their
+        // usual environment variables (GOOGLE_*, AZURE_STORAGE_*); only S3 is
+        // covered by the tests.
+        "gs" => GoogleCloudStorageBuilder::from_env()
+            .with_bucket_name(bucket)
+            .with_retry(retry())
+            .build()
+            .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+        "az" | "azure" => MicrosoftAzureBuilder::from_env()
+            .with_container_name(bucket)
+            .with_retry(retry())
+            .build()
+            .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+        _ => {
+            let reason = format!("`{scheme}://` is not supported; use s3://, gs://, az:// or a local path");
+            return Err(Error::parameter("location", location, reason));
+        }
+    };
+    let store = built.map_err(|e| Error::Lake { lake: format!("{scheme}://{bucket}"), reason: e.to_string() })?;
+    let store_url = url::Url::parse(&format!("{scheme}://{bucket}"))
+        .map_err(|e| Error::parameter("location", location, e.to_string()))?;
+    Ok(Located { store: Arc::new(CountingStore::new(store, location)), path: Path::from(key), store_url })
 }
 
 fn local(path: &str) -> Result<Located> {
@@ -81,10 +93,23 @@ fn local(path: &str) -> Result<Located> {
     Ok(Located { store: Arc::new(CountingStore::new(Arc::new(LocalFileSystem::new()), "local")), path, store_url })
 }
 
+/// Three retries with backoff, 30 s at most: a dead endpoint fails in
+/// seconds, a passing fault is ridden out.
+fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(30),
+    }
+}
+
 /// An S3 client for `bucket`: `AWS_*` environment variables first, flags
-/// over them; bounded retries with backoff and timeouts so a dead endpoint
-/// fails in seconds, not minutes.
-fn s3(bucket: &str, options: &StorageOptions) -> Result<object_store::aws::AmazonS3> {
+/// over them; bounded retries and timeouts.
+fn s3(bucket: &str, options: &StorageOptions) -> object_store::Result<object_store::aws::AmazonS3> {
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
     if let Some(endpoint) = &options.endpoint {
         builder = builder.with_endpoint(endpoint);
@@ -95,23 +120,13 @@ fn s3(bucket: &str, options: &StorageOptions) -> Result<object_store::aws::Amazo
     if options.allow_http {
         builder = builder.with_allow_http(true);
     }
-    let retry = RetryConfig {
-        backoff: BackoffConfig {
-            init_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(2),
-            base: 2.0,
-        },
-        max_retries: 3,
-        retry_timeout: Duration::from_secs(30),
-    };
     // Set through config keys: `with_client_options` would drop what the
     // environment configured (such as AWS_ALLOW_HTTP).
     builder
-        .with_retry(retry)
+        .with_retry(retry())
         .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "60s")
         .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout), "5s")
         .build()
-        .map_err(|e| Error::Lake { lake: format!("s3://{bucket}"), reason: e.to_string() })
 }
 
 /// Requests a store served, by kind, and the objects it read.
