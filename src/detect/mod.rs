@@ -7,10 +7,9 @@ pub mod scope;
 use std::collections::HashMap;
 
 use arrow::array::Array;
-use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::functions_aggregate::expr_fn::sum;
-use datafusion::logical_expr::{cast, lit, when};
+use datafusion::logical_expr::{lit, when};
 use datafusion::prelude::SessionContext;
 
 use crate::engine::{QueryResult, run_sql};
@@ -84,7 +83,7 @@ async fn count_exclusions(base: datafusion::dataframe::DataFrame, exclusions: &[
         .enumerate()
         .map(|(i, e)| {
             let one_if_removed = when(e.matches.clone(), lit(1_i64)).otherwise(lit(0_i64))?;
-            Ok(sum(cast(one_if_removed, DataType::Int64)).alias(format!("x{i}")))
+            Ok(sum(one_if_removed).alias(format!("x{i}")))
         })
         .collect::<Result<Vec<_>>>()?;
     let batches =
