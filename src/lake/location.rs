@@ -51,12 +51,17 @@ impl LakeLocation {
     }
 
     /// Checks the lake can be listed, so a missing bucket or wrong
-    /// credentials fail up front with the lake's name.
+    /// credentials fail up front with the lake's name; warns when the lake
+    /// holds no event table (a mistyped path would otherwise look clean).
     pub async fn check(&self) -> Result<()> {
-        self.store
+        let listing = self
+            .store
             .list_with_delimiter(Some(&self.root))
             .await
-            .map(|_| ())
-            .map_err(|e| Error::Lake { lake: self.display.clone(), reason: e.to_string() })
+            .map_err(|e| Error::Lake { lake: self.display.clone(), reason: e.to_string() })?;
+        if !listing.common_prefixes.contains(&self.table_path()) {
+            tracing::warn!("{}: no {TABLE}/ folder here: not a scanlake lake, or nothing ingested yet", self.display);
+        }
+        Ok(())
     }
 }

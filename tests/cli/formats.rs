@@ -155,3 +155,11 @@ fn a_custom_rule_file_runs_with_the_same_parameters() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "SrcIpAddr,n\n198.51.100.1,51\n198.51.100.2,10\n");
 }
+
+#[test]
+fn a_folder_that_is_not_a_lake_is_flagged() {
+    let dir = crate::support::tempdir();
+    let out = scanlake().args(["detect", "--format", "csv", "--lake"]).arg(dir.path()).output().expect("run");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no network_session/ folder here"));
+}
