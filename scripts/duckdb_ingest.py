@@ -17,7 +17,7 @@ columns = {
 }
 cols = ", ".join(f"'{k}': '{v}'" for k, v in columns.items())
 duckdb.connect().execute(
-    f"""COPY (SELECT * FROM read_csv('{src}', delim = '\t', header = false, comment = '#', nullstr = '-',
+    f"""COPY (SELECT * FROM read_csv('{src}', delim = '\t', header = false, comment = '#', nullstr = '-', auto_detect = false, quote = '', escape = '',
                                      columns = {{{cols}}}))
         TO '{out}' (FORMAT parquet, COMPRESSION zstd)"""
 )
