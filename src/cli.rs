@@ -18,7 +18,7 @@ use crate::time::Micros;
 #[derive(Debug, Parser)]
 #[command(name = "scanlake", version, about, propagate_version = true)]
 pub struct Cli {
-    /// More diagnostics on stderr (-v info, -vv debug).
+    /// More diagnostics on stderr (-v debug, -vv trace); progress and summaries are shown by default.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Only errors on stderr.
