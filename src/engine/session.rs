@@ -25,9 +25,7 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
     let config = SessionConfig::new()
         .with_information_schema(true)
         // ASIM names are mixed case (`SrcIpAddr`): keep SQL identifiers as written.
-        .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
-        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-        .set_bool("datafusion.execution.parquet.reorder_filters", true);
+        .set_bool("datafusion.sql_parser.enable_ident_normalization", false);
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(bytes) = options.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
