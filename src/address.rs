@@ -50,6 +50,21 @@ fn from_ip(ip: IpAddr, kusto_ipv4: bool) -> ParsedAddress {
     }
 }
 
+/// The canonical text of an address and its parsed forms, from one parse.
+/// Text that is not an address is kept as written, trimmed.
+pub fn parse_canonical(text: &str) -> (Cow<'_, str>, ParsedAddress) {
+    let trimmed = text.trim();
+    match trimmed.parse::<IpAddr>() {
+        Ok(ip) => {
+            let canon = ip.to_string();
+            let shown = if canon == text { Cow::Borrowed(text) } else { Cow::Owned(canon) };
+            (shown, from_ip(ip, matches!(ip, IpAddr::V4(_))))
+        }
+        // Not an address, or Kusto's `a.b.c.d/prefix` form, kept as written.
+        Err(_) => (Cow::Borrowed(trimmed), parse(trimmed)),
+    }
+}
+
 /// The canonical text of an address: RFC 5952 for IPv6 (lower case, zeros
 /// compressed), dotted quad for IPv4. Text that is not an address is kept
 /// as written, trimmed.
@@ -194,6 +209,15 @@ mod tests {
         assert_eq!(canonical(" 8.8.8.8 "), "8.8.8.8");
         assert_eq!(canonical("::ffff:8.8.8.8"), "::ffff:8.8.8.8");
         assert_eq!(canonical("not-an-ip"), "not-an-ip");
+    }
+
+    #[test]
+    fn one_parse_gives_text_and_numbers() {
+        for text in ["::0:1", "FE80:0:0:0:1:2:3:4", " 8.8.8.8 ", "8.8.8.8/32", "not-an-ip", "::ffff:1.2.3.4"] {
+            let (shown, parsed) = parse_canonical(text);
+            assert_eq!(shown, canonical(text), "{text}");
+            assert_eq!(parsed, parse(&shown), "{text}");
+        }
     }
 
     #[test]

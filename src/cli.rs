@@ -11,8 +11,9 @@ use ipnet::IpNet;
 use crate::detect::Profile;
 use crate::ingest::InputFormat;
 use crate::output::OutputFormat;
-use crate::settings::{parse_cidr, parse_duration, parse_offset, parse_size, parse_time};
+use crate::settings::{parse_cidr, parse_duration, parse_size, parse_time};
 use crate::time::Micros;
+use crate::time::parse_offset;
 
 /// Hunt port scans across archived network-session logs.
 #[derive(Debug, Parser)]

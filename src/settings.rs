@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::DateTime;
 use ipnet::IpNet;
 
 use crate::detect::TimeRange;
@@ -31,11 +31,6 @@ pub fn parse_time(text: &str) -> Result<Micros, String> {
     let dt = DateTime::parse_from_rfc3339(text.trim())
         .map_err(|e| format!("{e}; expected RFC 3339 such as 2024-04-19T00:00:00Z"))?;
     crate::time::check_range(dt.timestamp_micros())
-}
-
-/// A UTC offset such as `+02:00`.
-pub fn parse_offset(text: &str) -> Result<FixedOffset, String> {
-    crate::time::parse_offset(text)
 }
 
 /// A byte size such as `256MB`, `1.5GiB` or `1048576`.

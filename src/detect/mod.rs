@@ -49,7 +49,6 @@ pub async fn detect(ctx: &SessionContext, query: &RuleQuery, params: &RuleParams
     let exclusions = scope::exclusions(params);
     let removed = count_exclusions(base.clone(), &exclusions).await?;
     let view = scope::apply_exclusions(base, &exclusions)?;
-    ctx.deregister_table(scope::VIEW)?;
     ctx.register_table(scope::VIEW, view.into_view())?;
     let alerts = run_sql(ctx, &query.name, &query.sql, Some(bind(params)?)).await?;
     Ok(Detection { alerts, exclusions: exclusions.into_iter().map(|e| e.label).zip(removed).collect() })

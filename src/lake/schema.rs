@@ -166,7 +166,10 @@ impl SessionBatchBuilder {
         self.times[2].append_value(row.event_end_time.unwrap_or(t));
         self.event_count.append_value(row.event_count.unwrap_or(1));
 
-        let src = row.src_ip_addr.as_deref().map(address::canonical);
+        let (src, parsed) = match row.src_ip_addr.as_deref().map(address::parse_canonical) {
+            Some((text, parsed)) => (Some(text), Some(parsed)),
+            None => (None, None),
+        };
         let dst = row.dst_ip_addr.as_deref().map(address::canonical);
         let texts: [Option<&str>; TEXT_COLUMNS] = [
             row.event_type.as_deref(),
@@ -198,7 +201,6 @@ impl SessionBatchBuilder {
             builder.append_option(value);
         }
 
-        let parsed = src.as_deref().map(address::parse);
         self.src_v4.append_option(parsed.as_ref().and_then(|p| p.v4));
         let v6 = parsed.as_ref().and_then(|p| p.v6);
         self.src_v6[0].append_option(v6.map(|(hi, _)| hi));
