@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use crate::detect::Profile;
 use crate::ingest::InputFormat;
 use crate::output::OutputFormat;
+use crate::report::render::ReportFormat;
 use crate::settings::{parse_cidr, parse_duration, parse_size, parse_time};
 use crate::time::Micros;
 use crate::time::parse_offset;
@@ -39,6 +40,10 @@ pub enum Command {
     Detect(DetectArgs),
     /// Run ad-hoc SQL over the lake's `network_session` table.
     Query(QueryArgs),
+    /// Run the rule on a schedule (or once, from cron) and deliver new alerts exactly once.
+    Watch(WatchArgs),
+    /// Write an HTML or Markdown report of a time range: summary, alerts, top scanners and ports, charts.
+    Report(ReportArgs),
     /// Write deterministic sample events (for demos, tests and benchmarks).
     Generate(GenerateArgs),
 }
@@ -202,6 +207,84 @@ pub struct DetectArgs {
     /// Exit 1 when there is at least one alert (0 when none, 2 on errors).
     #[arg(long)]
     pub exit_code: bool,
+}
+
+/// `scanlake watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// The state file: progress, alerts already emitted, undelivered alerts. One per lake and profile.
+    #[arg(long, value_name = "FILE")]
+    pub state: PathBuf,
+    /// Run period; each run evaluates up to a multiple of it.
+    #[arg(long, value_parser = parse_duration, default_value = "1h", value_name = "DURATION")]
+    pub every: Duration,
+    /// Each run re-evaluates at least this much history (late events) [default: --every].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub lookback: Option<Duration>,
+    /// Wait this long after a period ends before evaluating it, for late events [default: none].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub delay: Option<Duration>,
+    /// Keep one alert per source per DURATION (Sentinel's suppression).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub suppress: Option<Duration>,
+    /// Where the very first run starts (RFC 3339) [default: --lookback before its end].
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub from: Option<Micros>,
+    /// Run once and exit (for cron and systemd timers).
+    #[arg(long)]
+    pub once: bool,
+    /// What "now" is for a single run (RFC 3339; implies --once) [default: the clock].
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub now: Option<Micros>,
+    /// Append new alerts to FILE as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub jsonl: Option<PathBuf>,
+    /// Write one JSON file per run with alerts into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub alerts_dir: Option<PathBuf>,
+    /// POST new alerts as JSON to URL (retried with backoff; kept for the next run if it keeps failing).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// Webhook attempts per run.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub webhook_attempts: u32,
+    /// Wait before the second webhook attempt; doubled for each further one.
+    #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    pub webhook_backoff: Duration,
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    /// Run this SQL file instead of the shipped queries/port_scan.sql.
+    #[arg(long, value_name = "FILE")]
+    pub query: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// With --once: exit 1 when the run emitted at least one alert.
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+/// `scanlake report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    #[command(flatten)]
+    pub rule: RuleArgs,
+    /// Report format [default: from --output's extension, else html].
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
+    /// Write the report to FILE.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Rows in the alert table (all alerts are counted).
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub max_alerts: usize,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// `scanlake query`.

@@ -3,7 +3,11 @@
 
 use std::time::Instant;
 
-use crate::cli::{Command, DetectArgs, GenerateArgs, IngestArgs, QueryArgs, RangeArgs};
+use std::path::PathBuf;
+
+use crate::cli::{
+    Command, DetectArgs, GenerateArgs, IngestArgs, QueryArgs, RangeArgs, ReportArgs, RuleArgs, WatchArgs,
+};
 use crate::detect::{RuleParams, RuleQuery, SessionFilters, TimeRange};
 use crate::engine::{self, EngineOptions};
 use crate::error::{Error, Result};
@@ -11,7 +15,10 @@ use crate::generate::{self, GeneratorConfig};
 use crate::ingest::{self, IngestOptions, asim::TimeRules};
 use crate::lake::LakeLocation;
 use crate::output::{self, OutputFormat};
+use crate::report::render::ReportFormat;
 use crate::settings::time_range;
+use crate::watch::sinks::Sinks;
+use crate::watch::{Schedule, Watch};
 
 /// How a command ended, for the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +35,8 @@ pub async fn run(command: Command) -> Result<Outcome> {
         Command::Ingest(args) => ingest(args).await,
         Command::Detect(args) => detect(args).await,
         Command::Query(args) => query(args).await,
+        Command::Watch(args) => watch(args).await,
+        Command::Report(args) => report(args).await,
         Command::Generate(args) => generate(args).await,
     }
 }
@@ -75,32 +84,8 @@ fn resolve_range(range: &RangeArgs) -> Result<TimeRange> {
 
 async fn detect(args: DetectArgs) -> Result<Outcome> {
     let lake = LakeLocation::parse(&args.lake.lake, false, &args.lake.storage.options())?;
-    let rule = args.rule;
-    let params = RuleParams {
-        profile: rule.profile,
-        threshold: rule.threshold,
-        bin: rule.bin,
-        max_ports: rule.max_ports,
-        max_reporters: rule.max_reporters,
-        range: resolve_range(&args.range)?,
-        private: rule.private,
-        exclude_src: rule.exclude_src,
-        exclude_ports: rule.exclude_port,
-        filters: SessionFilters {
-            src_prefixes: rule.src_prefix,
-            dst_prefixes: rule.dst_prefix,
-            dst_ports: rule.dst_port,
-            dvc_actions: rule.dvc_action,
-            event_result: rule.event_result,
-        },
-    };
-    let query = match args.query {
-        Some(path) => RuleQuery {
-            name: path.display().to_string(),
-            sql: std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?,
-        },
-        None => RuleQuery::default(),
-    };
+    let params = rule_params(args.rule, resolve_range(&args.range)?);
+    let query = rule_query(args.query)?;
     let started = Instant::now();
     let ctx = engine::open(&lake, &EngineOptions { memory_limit: args.engine.memory_limit }).await?;
     let detection = crate::detect::detect(&ctx, &query, &params).await?;
@@ -118,6 +103,104 @@ async fn detect(args: DetectArgs) -> Result<Outcome> {
     let format = OutputFormat::choose(args.output.format, args.output.output.as_deref());
     output::write(&alerts.schema, &alerts.batches, format, args.output.output.as_deref())?;
     Ok(if args.exit_code { Outcome::Alerts(alerts.rows()) } else { Outcome::Done })
+}
+
+/// The rule's parameters from its flags.
+fn rule_params(rule: RuleArgs, range: TimeRange) -> RuleParams {
+    RuleParams {
+        profile: rule.profile,
+        threshold: rule.threshold,
+        bin: rule.bin,
+        max_ports: rule.max_ports,
+        max_reporters: rule.max_reporters,
+        range,
+        private: rule.private,
+        exclude_src: rule.exclude_src,
+        exclude_ports: rule.exclude_port,
+        filters: SessionFilters {
+            src_prefixes: rule.src_prefix,
+            dst_prefixes: rule.dst_prefix,
+            dst_ports: rule.dst_port,
+            dvc_actions: rule.dvc_action,
+            event_result: rule.event_result,
+        },
+    }
+}
+
+/// `--query FILE`, or the shipped rule.
+fn rule_query(path: Option<PathBuf>) -> Result<RuleQuery> {
+    Ok(match path {
+        Some(path) => RuleQuery {
+            name: path.display().to_string(),
+            sql: std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?,
+        },
+        None => RuleQuery::default(),
+    })
+}
+
+async fn watch(args: WatchArgs) -> Result<Outcome> {
+    let lake = LakeLocation::parse(&args.lake.lake, false, &args.lake.storage.options())?;
+    let watch = Watch {
+        lake,
+        engine: EngineOptions { memory_limit: args.engine.memory_limit },
+        query: rule_query(args.query)?,
+        params: rule_params(args.rule, TimeRange::default()),
+        schedule: Schedule {
+            every: args.every,
+            lookback: args.lookback.unwrap_or(args.every),
+            delay: args.delay.unwrap_or_default(),
+            suppress: args.suppress,
+            first_start: args.from,
+        },
+        state: args.state,
+        sinks: Sinks {
+            jsonl: args.jsonl,
+            folder: args.alerts_dir,
+            webhook: args.webhook,
+            webhook_attempts: args.webhook_attempts,
+            webhook_backoff: args.webhook_backoff,
+        },
+    };
+    watch.validate()?;
+    if !(args.once || args.now.is_some()) {
+        watch.run_forever().await?;
+        return Ok(Outcome::Done);
+    }
+    let now = args.now.unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
+    let summary = watch.run_once(now).await?;
+    println!(
+        "{} new alerts ({} found, {} already emitted, {} suppressed{})",
+        summary.emitted,
+        summary.found,
+        summary.repeated,
+        summary.suppressed,
+        if summary.recovered > 0 {
+            format!(", {} delivered for an interrupted run", summary.recovered)
+        } else {
+            String::new()
+        }
+    );
+    Ok(if args.exit_code { Outcome::Alerts(summary.emitted) } else { Outcome::Done })
+}
+
+async fn report(args: ReportArgs) -> Result<Outcome> {
+    let lake = LakeLocation::parse(&args.lake.lake, false, &args.lake.storage.options())?;
+    let now = args.range.now.unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
+    let params = rule_params(args.rule, resolve_range(&args.range)?);
+    let started = Instant::now();
+    let engine = EngineOptions { memory_limit: args.engine.memory_limit };
+    let gathered = crate::report::gather(&lake, &engine, &params, now).await?;
+    let charts = crate::report::charts::draw(&gathered)?;
+    let format = ReportFormat::choose(args.format, &args.output);
+    crate::report::render::write(&gathered, &charts, format, &args.output, args.max_alerts)?;
+    tracing::info!(
+        "report of {} events, {} alerts written to {} in {:.2} s",
+        gathered.events,
+        gathered.alerts.len(),
+        args.output.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Outcome::Done)
 }
 
 async fn query(args: QueryArgs) -> Result<Outcome> {

@@ -15,8 +15,10 @@ pub mod generate;
 pub mod ingest;
 pub mod lake;
 pub mod output;
+pub mod report;
 pub mod settings;
 pub mod time;
+pub mod watch;
 
 pub use commands::{Outcome, run};
 pub use error::{Error, Result};

@@ -1,6 +1,7 @@
 //! Detection: the port-scan rule over the lake, with its profiles,
 //! parameters and exclusions.
 
+pub mod alert;
 pub mod params;
 pub mod scope;
 
@@ -14,6 +15,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::engine::{QueryResult, run_sql};
 use crate::error::{Error, Result};
+pub use alert::Alert;
 pub use params::{Profile, RuleParams, SessionFilters, TimeRange};
 
 /// The shipped rule, embedded in the binary.
@@ -49,6 +51,8 @@ pub async fn detect(ctx: &SessionContext, query: &RuleQuery, params: &RuleParams
     let exclusions = scope::exclusions(params);
     let removed = count_exclusions(base.clone(), &exclusions).await?;
     let view = scope::apply_exclusions(base, &exclusions)?;
+    // A session may run the rule more than once (reports run both profiles).
+    ctx.deregister_table(scope::VIEW)?;
     ctx.register_table(scope::VIEW, view.into_view())?;
     let alerts = run_sql(ctx, &query.name, &query.sql, Some(bind(params)?)).await?;
     Ok(Detection { alerts, exclusions: exclusions.into_iter().map(|e| e.label).zip(removed).collect() })

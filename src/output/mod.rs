@@ -1,7 +1,7 @@
 //! Writing results: a terminal table, CSV, JSON, JSON lines or Parquet.
 //! Text formats show times as RFC 3339 UTC (`2024-04-19T00:10:00Z`).
 
-mod text;
+pub(crate) mod text;
 
 use text::Lists;
 

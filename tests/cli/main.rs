@@ -3,9 +3,12 @@
 mod cases;
 mod detect_edges;
 mod formats;
+mod http;
 mod ingest;
+mod report;
 mod s3;
 mod sample;
 mod scale;
 mod sources;
 mod support;
+mod watch;
