@@ -46,6 +46,66 @@ pub enum Command {
     Report(ReportArgs),
     /// Write deterministic sample events (for demos, tests and benchmarks).
     Generate(GenerateArgs),
+    /// Run a Ballista scheduler (Ballista 55) that reads lakes like scanlake does.
+    #[cfg(feature = "ballista")]
+    Scheduler(SchedulerArgs),
+    /// Run a Ballista executor (Ballista 55) that reads lakes like scanlake does.
+    #[cfg(feature = "ballista")]
+    Executor(ExecutorArgs),
+}
+
+/// `scanlake scheduler`.
+#[cfg(feature = "ballista")]
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:50050", value_name = "ADDR:PORT")]
+    pub bind: std::net::SocketAddr,
+    /// Host name executors and clients reach the scheduler by [default: the bind address].
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// `scanlake executor`.
+#[cfg(feature = "ballista")]
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler's host and port.
+    #[arg(long, default_value = "localhost:50050", value_name = "HOST:PORT")]
+    pub scheduler: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub bind: String,
+    /// Arrow Flight port (shuffle data).
+    #[arg(long, default_value_t = 50051, value_name = "PORT")]
+    pub port: u16,
+    /// gRPC port (tasks).
+    #[arg(long, default_value_t = 50052, value_name = "PORT")]
+    pub grpc_port: u16,
+    /// Host name the scheduler and other executors reach this one by [default: the bind address].
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// Tasks run at once [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    pub concurrent_tasks: Option<usize>,
+    /// Folder for shuffle files [default: a temporary folder].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<String>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+impl Command {
+    /// True for long-running cluster processes (`scheduler`, `executor`).
+    pub fn is_service(&self) -> bool {
+        #[cfg(feature = "ballista")]
+        if matches!(self, Command::Scheduler(_) | Command::Executor(_)) {
+            return true;
+        }
+        false
+    }
 }
 
 /// `--lake` and how to reach object storage.
@@ -94,12 +154,37 @@ pub struct OutputArgs {
     pub output: Option<PathBuf>,
 }
 
+/// Where queries run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// In this process (DataFusion).
+    Local,
+    /// On an Apache DataFusion Ballista cluster (see --scheduler).
+    Ballista,
+}
+
 /// Query engine flags.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
     /// Bound the query engine's memory (e.g. 256MB); larger work spills to disk.
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub memory_limit: Option<usize>,
+    /// Where queries run.
+    #[arg(long, value_enum, default_value = "local")]
+    pub engine: Engine,
+    /// The Ballista scheduler, for --engine ballista.
+    #[arg(long, env = "SCANLAKE_SCHEDULER", default_value = "df://localhost:50050", value_name = "URL")]
+    pub scheduler: String,
+}
+
+impl EngineArgs {
+    /// The engine settings these flags give.
+    pub fn options(&self) -> crate::engine::EngineOptions {
+        crate::engine::EngineOptions {
+            memory_limit: self.memory_limit,
+            scheduler: (self.engine == Engine::Ballista).then(|| self.scheduler.clone()),
+        }
+    }
 }
 
 /// Time range flags.

@@ -9,7 +9,7 @@ use crate::cli::{
     Command, DetectArgs, GenerateArgs, IngestArgs, QueryArgs, RangeArgs, ReportArgs, RuleArgs, WatchArgs,
 };
 use crate::detect::{RuleParams, RuleQuery, SessionFilters, TimeRange};
-use crate::engine::{self, EngineOptions};
+use crate::engine;
 use crate::error::{Error, Result};
 use crate::generate::{self, GeneratorConfig};
 use crate::ingest::{self, IngestOptions, asim::TimeRules};
@@ -38,7 +38,36 @@ pub async fn run(command: Command) -> Result<Outcome> {
         Command::Watch(args) => watch(args).await,
         Command::Report(args) => report(args).await,
         Command::Generate(args) => generate(args).await,
+        #[cfg(feature = "ballista")]
+        Command::Scheduler(args) => {
+            crate::cluster::run_scheduler(args.bind, args.external_host, args.storage.options()).await?;
+            Ok(Outcome::Done)
+        }
+        #[cfg(feature = "ballista")]
+        Command::Executor(args) => executor(args).await,
     }
+}
+
+#[cfg(feature = "ballista")]
+async fn executor(args: crate::cli::ExecutorArgs) -> Result<Outcome> {
+    let (host, port) = args
+        .scheduler
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| Error::parameter("scheduler", args.scheduler.clone(), "expected HOST:PORT"))?;
+    let settings = crate::cluster::ExecutorSettings {
+        scheduler: (host, port),
+        external_host: args.external_host.or_else(|| Some(args.bind.clone())),
+        bind_host: args.bind,
+        port: args.port,
+        grpc_port: args.grpc_port,
+        concurrent_tasks: args
+            .concurrent_tasks
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
+        work_dir: args.work_dir,
+    };
+    crate::cluster::run_executor(settings, args.storage.options()).await?;
+    Ok(Outcome::Done)
 }
 
 async fn ingest(args: IngestArgs) -> Result<Outcome> {
@@ -87,7 +116,7 @@ async fn detect(args: DetectArgs) -> Result<Outcome> {
     let params = rule_params(args.rule, resolve_range(&args.range)?);
     let query = rule_query(args.query)?;
     let started = Instant::now();
-    let ctx = engine::open(&lake, &EngineOptions { memory_limit: args.engine.memory_limit }).await?;
+    let ctx = engine::open(&lake, &args.engine.options()).await?;
     let detection = crate::detect::detect(&ctx, &query, &params).await?;
     for (label, removed) in &detection.exclusions {
         tracing::info!("exclusion {label}: removed {removed} events");
@@ -142,7 +171,7 @@ async fn watch(args: WatchArgs) -> Result<Outcome> {
     let lake = LakeLocation::parse(&args.lake.lake, false, &args.lake.storage.options())?;
     let watch = Watch {
         lake,
-        engine: EngineOptions { memory_limit: args.engine.memory_limit },
+        engine: args.engine.options(),
         query: rule_query(args.query)?,
         params: rule_params(args.rule, TimeRange::default()),
         schedule: Schedule {
@@ -188,7 +217,7 @@ async fn report(args: ReportArgs) -> Result<Outcome> {
     let now = args.range.now.unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
     let params = rule_params(args.rule, resolve_range(&args.range)?);
     let started = Instant::now();
-    let engine = EngineOptions { memory_limit: args.engine.memory_limit };
+    let engine = args.engine.options();
     let gathered = crate::report::gather(&lake, &engine, &params, now).await?;
     let charts = crate::report::charts::draw(&gathered)?;
     let format = ReportFormat::choose(args.format, &args.output);
@@ -210,7 +239,7 @@ async fn query(args: QueryArgs) -> Result<Outcome> {
         (None, Some(sql)) => ("ad-hoc query".to_string(), sql),
         (None, None) => return Err(Error::parameter("SQL", "", "give the SQL or --file")),
     };
-    let ctx = engine::open(&lake, &EngineOptions { memory_limit: args.engine.memory_limit }).await?;
+    let ctx = engine::open(&lake, &args.engine.options()).await?;
     let result = engine::run_sql(&ctx, &name, &sql, None).await?;
     tracing::info!("lake store: {}", lake.store.counts());
     let format = OutputFormat::choose(args.output.format, args.output.output.as_deref());

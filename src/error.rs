@@ -53,6 +53,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// The Ballista cluster could not be reached or failed.
+    #[error("Ballista {what}: {reason}")]
+    Cluster {
+        /// The process or address concerned (`scheduler df://host:port`).
+        what: String,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// Apache Arrow failed (building batches, casting, writing text formats).
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),

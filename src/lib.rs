@@ -7,6 +7,8 @@
 
 pub mod address;
 pub mod cli;
+#[cfg(feature = "ballista")]
+pub mod cluster;
 pub mod commands;
 pub mod detect;
 pub mod engine;

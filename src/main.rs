@@ -22,7 +22,16 @@ fn main() -> ExitCode {
     };
     // Other crates (HTTP clients among them) never log below INFO: their
     // debug output could carry request headers.
-    let filter = Targets::new().with_target("scanlake", level).with_default(level.min(Level::INFO));
+    // Ballista's client logs every connection at INFO: shown with -v, or
+    // when this process is a scheduler or executor.
+    let ballista = if cli.verbose > 0 || cli.command.is_service() { level.min(Level::INFO) } else { Level::WARN };
+    let filter = Targets::new()
+        .with_target("scanlake", level)
+        .with_target("ballista", ballista.min(level))
+        .with_target("ballista_core", ballista.min(level))
+        .with_target("ballista_scheduler", ballista.min(level))
+        .with_target("ballista_executor", ballista.min(level))
+        .with_default(level.min(Level::INFO));
     let format = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())

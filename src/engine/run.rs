@@ -53,7 +53,11 @@ pub async fn run_sql(ctx: &SessionContext, name: &str, sql: &str, params: Option
     let task = Arc::new(df.task_ctx());
     let plan = df.create_physical_plan().await.map_err(wrap)?;
     let scan = scan_stats(&plan);
-    tracing::info!("{name}: scans {} files in {} partitions", scan.files, scan.partitions);
+    if plan.name() == "DistributedQueryExec" {
+        tracing::info!("{name}: runs on the Ballista cluster");
+    } else {
+        tracing::info!("{name}: scans {} files in {} partitions", scan.files, scan.partitions);
+    }
     let schema = plan.schema();
     let batches = collect(plan, task).await.map_err(wrap)?;
     Ok(QueryResult { schema, batches, scan })

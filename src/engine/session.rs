@@ -18,6 +18,8 @@ use crate::lake::schema::{PARTITION_COLUMN, TABLE, file_schema};
 pub struct EngineOptions {
     /// Bound on DataFusion's memory pool in bytes; operators spill to disk beyond it.
     pub memory_limit: Option<usize>,
+    /// Run queries on the Ballista cluster with this scheduler (`df://host:port`).
+    pub scheduler: Option<String>,
 }
 
 /// A session with the lake's event table registered as `network_session`.
@@ -30,7 +32,10 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
     if let Some(bytes) = options.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
     }
-    let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    let ctx = match &options.scheduler {
+        None => SessionContext::new_with_config_rt(config, runtime.build_arc()?),
+        Some(scheduler) => remote(scheduler, config, runtime.build_arc()?).await?,
+    };
     lake.check().await?;
     // DataFusion reads the lake through the same (counting) store.
     ctx.register_object_store(&lake.store_url, lake.store.clone());
@@ -49,4 +54,26 @@ fn register_lake(ctx: &SessionContext, lake: &LakeLocation) -> Result<()> {
         ListingTable::try_new(config).map_err(|e| Error::Lake { lake: lake.display.clone(), reason: e.to_string() })?;
     ctx.register_table(TABLE, Arc::new(table))?;
     Ok(())
+}
+
+#[cfg(feature = "ballista")]
+async fn remote(
+    scheduler: &str,
+    config: SessionConfig,
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> Result<SessionContext> {
+    crate::cluster::remote_context(scheduler, config, runtime).await
+}
+
+#[cfg(not(feature = "ballista"))]
+async fn remote(
+    scheduler: &str,
+    _: SessionConfig,
+    _: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> Result<SessionContext> {
+    Err(Error::parameter(
+        "engine",
+        "ballista",
+        format!("this scanlake was built without the `ballista` feature ({scheduler})"),
+    ))
 }

@@ -1,6 +1,8 @@
 //! Integration tests: they drive the real `scanlake` binary.
 
 mod cases;
+#[cfg(feature = "ballista")]
+mod cluster;
 mod detect_edges;
 mod formats;
 mod http;
