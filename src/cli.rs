@@ -172,6 +172,9 @@ pub struct EngineArgs {
     /// Where queries run.
     #[arg(long, value_enum, default_value = "local")]
     pub engine: Engine,
+    /// Check the lake's files first and leave damaged ones out (named on stderr).
+    #[arg(long)]
+    pub skip_bad_files: bool,
     /// The Ballista scheduler, for --engine ballista.
     #[arg(long, env = "SCANLAKE_SCHEDULER", default_value = "df://localhost:50050", value_name = "URL")]
     pub scheduler: String,
@@ -183,6 +186,7 @@ impl EngineArgs {
         crate::engine::EngineOptions {
             memory_limit: self.memory_limit,
             scheduler: (self.engine == Engine::Ballista).then(|| self.scheduler.clone()),
+            skip_bad_files: self.skip_bad_files,
         }
     }
 }
@@ -224,6 +228,9 @@ pub struct IngestArgs {
     /// Most rows per lake file.
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     pub rows_per_file: usize,
+    /// Ingest inputs again even if the lake's manifest lists them (their earlier files are replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Input files, folders, globs or s3:// prefixes (plain, gzip or zstd); `-` reads stdin.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,

@@ -79,6 +79,7 @@ async fn ingest(args: IngestArgs) -> Result<Outcome> {
         rejects: args.rejects,
         times: TimeRules { utc_columns: args.utc_offset, local_columns: args.local_offset },
         rows_per_file: args.rows_per_file,
+        force: args.force,
     };
     let started = Instant::now();
     let summary = ingest::ingest(&lake, &args.inputs, &options).await?;
@@ -117,7 +118,10 @@ async fn detect(args: DetectArgs) -> Result<Outcome> {
     let query = rule_query(args.query)?;
     let started = Instant::now();
     let ctx = engine::open(&lake, &args.engine.options()).await?;
-    let detection = crate::detect::detect(&ctx, &query, &params).await?;
+    let detection = match crate::detect::detect(&ctx, &query, &params).await {
+        Ok(d) => d,
+        Err(e) => return Err(engine::explain(&lake, e).await),
+    };
     for (label, removed) in &detection.exclusions {
         tracing::info!("exclusion {label}: removed {removed} events");
     }
@@ -218,7 +222,10 @@ async fn report(args: ReportArgs) -> Result<Outcome> {
     let params = rule_params(args.rule, resolve_range(&args.range)?);
     let started = Instant::now();
     let engine = args.engine.options();
-    let gathered = crate::report::gather(&lake, &engine, &params, now).await?;
+    let gathered = match crate::report::gather(&lake, &engine, &params, now).await {
+        Ok(g) => g,
+        Err(e) => return Err(crate::engine::explain(&lake, e).await),
+    };
     let charts = crate::report::charts::draw(&gathered)?;
     let format = ReportFormat::choose(args.format, &args.output);
     crate::report::render::write(&gathered, &charts, format, &args.output, args.max_alerts)?;
@@ -240,7 +247,10 @@ async fn query(args: QueryArgs) -> Result<Outcome> {
         (None, None) => return Err(Error::parameter("SQL", "", "give the SQL or --file")),
     };
     let ctx = engine::open(&lake, &args.engine.options()).await?;
-    let result = engine::run_sql(&ctx, &name, &sql, None).await?;
+    let result = match engine::run_sql(&ctx, &name, &sql, None).await {
+        Ok(r) => r,
+        Err(e) => return Err(engine::explain(&lake, e).await),
+    };
     tracing::info!("lake store: {}", lake.store.counts());
     let format = OutputFormat::choose(args.output.format, args.output.output.as_deref());
     output::write(&result.schema, &result.batches, format, args.output.output.as_deref())?;

@@ -10,6 +10,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
+use crate::lake::check::damaged_files;
 use crate::lake::location::LakeLocation;
 use crate::lake::schema::{PARTITION_COLUMN, TABLE, file_schema};
 
@@ -20,6 +21,8 @@ pub struct EngineOptions {
     pub memory_limit: Option<usize>,
     /// Run queries on the Ballista cluster with this scheduler (`df://host:port`).
     pub scheduler: Option<String>,
+    /// Check every lake file first and leave the damaged ones out.
+    pub skip_bad_files: bool,
 }
 
 /// A session with the lake's event table registered as `network_session`.
@@ -37,6 +40,12 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
         Some(scheduler) => remote(scheduler, config, runtime.build_arc()?).await?,
     };
     lake.check().await?;
+    if options.skip_bad_files {
+        for (path, reason) in damaged_files(lake).await? {
+            tracing::warn!("skipped damaged lake file {path}: {reason}");
+            lake.store.hide(&path);
+        }
+    }
     // DataFusion reads the lake through the same (counting) store.
     ctx.register_object_store(&lake.store_url, lake.store.clone());
     register_lake(&ctx, lake)?;
@@ -76,4 +85,22 @@ async fn remote(
         "ballista",
         format!("this scanlake was built without the `ballista` feature ({scheduler})"),
     ))
+}
+
+/// A failed query's error, or, when damaged lake files explain it, one that
+/// names them.
+pub async fn explain(lake: &LakeLocation, error: Error) -> Error {
+    if !matches!(error, Error::Query { .. } | Error::DataFusion(_)) {
+        return error;
+    }
+    match damaged_files(lake).await {
+        Ok(damaged) if !damaged.is_empty() => {
+            let names: Vec<String> = damaged.iter().map(|(path, reason)| format!("{path} ({reason})")).collect();
+            Error::Lake {
+                lake: lake.display.clone(),
+                reason: format!("damaged lake files: {}; --skip-bad-files leaves them out", names.join(", ")),
+            }
+        }
+        _ => error,
+    }
 }

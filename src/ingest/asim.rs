@@ -205,7 +205,7 @@ pub fn read_csv(reader: impl BufRead, sink: &mut Sink<'_>, rules: TimeRules) -> 
             Err(format!("expected {} columns, found {}", columns.len(), record.len()))
         };
         match result {
-            Ok(row) => sink.row(&row)?,
+            Ok(row) => sink.take(line, &[], Ok(Record::Row(row)))?,
             Err(reason) => sink.reject(line, &reason, &csv_line(&record))?,
         }
     }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::error::{Error, Result};
+use crate::lake::manifest::fingerprint_object;
 use crate::lake::store::{CountingStore, StorageOptions, locate};
 
 /// How many decompressed bytes format detection may look at.
@@ -82,6 +83,8 @@ pub struct Named {
     pub object: Option<(Arc<CountingStore>, Path)>,
     /// Size in bytes, when known before reading.
     pub size: Option<u64>,
+    /// Content fingerprint, when the store gives one (objects); files are hashed when planned.
+    pub fingerprint: Option<String>,
 }
 
 /// A blocking reader over an object's bytes as they stream in.
@@ -113,12 +116,12 @@ async fn list_objects(url: &str, storage: &StorageOptions) -> Result<Vec<Named>>
             if !key.is_empty()
                 && let Ok(meta) = store.head(&located.path).await
             {
-                let size = Some(meta.size);
                 return Ok(vec![Named {
                     name: url.to_string(),
                     found: false,
+                    size: Some(meta.size),
+                    fingerprint: Some(fingerprint_object(&meta)),
                     object: Some((store, meta.location)),
-                    size,
                 }]);
             }
             (located.path.clone(), None)
@@ -136,6 +139,7 @@ async fn list_objects(url: &str, storage: &StorageOptions) -> Result<Vec<Named>>
             name: format!("{bucket_url}/{}", o.location),
             found: true,
             size: Some(o.size),
+            fingerprint: Some(fingerprint_object(&o)),
             object: Some((store.clone(), o.location)),
         })
         .collect())
@@ -149,7 +153,7 @@ pub async fn expand(inputs: &[String], storage: &StorageOptions) -> Result<Vec<N
         let path = std::path::Path::new(input);
         let named = |name: String, found: bool| {
             let size = std::fs::metadata(&name).ok().map(|m| m.len());
-            Named { name, found, object: None, size }
+            Named { name, found, object: None, size, fingerprint: None }
         };
         if input.starts_with("s3://") || input.starts_with("s3a://") {
             out.extend(list_objects(input, storage).await?);

@@ -15,12 +15,12 @@ pub mod zeek;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use arrow::array::RecordBatch;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::lake::location::LakeLocation;
-use crate::lake::writer::write_from;
+use crate::lake::manifest;
+use crate::lake::writer::{Message, write_from};
 pub use format::InputFormat;
 use sink::{InputCounts, Rejects, Sink};
 
@@ -37,6 +37,9 @@ pub struct IngestOptions {
     pub times: asim::TimeRules,
     /// Rows per lake file (at most; a file never spans two dates).
     pub rows_per_file: usize,
+    /// Ingest inputs again even when the manifest says they are in the lake
+    /// (their earlier files are replaced).
+    pub force: bool,
 }
 
 /// What an ingest did.
@@ -58,6 +61,10 @@ pub struct IngestSummary {
     pub bytes: usize,
     /// Partitions written to.
     pub partitions: BTreeSet<String>,
+    /// Inputs the manifest says are in the lake already (not read again).
+    pub already: Vec<String>,
+    /// Lake files an interrupted earlier run had written already.
+    pub existing_files: usize,
 }
 
 impl IngestSummary {
@@ -109,6 +116,12 @@ impl IngestSummary {
         if !unknown.is_empty() {
             line += &format!("; ignored columns: {}", unknown.into_iter().collect::<Vec<_>>().join(", "));
         }
+        if !self.already.is_empty() {
+            line += &format!("; {} inputs already in the lake (--force ingests them again)", self.already.len());
+        }
+        if self.existing_files > 0 {
+            line += &format!("; {} files were already there from an interrupted run", self.existing_files);
+        }
         if !self.passed_over.is_empty() {
             line += &format!("; {} files passed over (not logs)", self.passed_over.len());
         }
@@ -122,8 +135,11 @@ impl IngestSummary {
 /// Ingests `inputs` into `lake`.
 pub async fn ingest(lake: &LakeLocation, inputs: &[String], options: &IngestOptions) -> Result<IngestSummary> {
     let inputs = input::expand(inputs, &options.storage).await?;
+    let (planned, already) = plan(lake, inputs, options).await?;
     let options = options.clone();
-    let (mut summary, writer) = write_from(lake, move |tx| parse_inputs(&inputs, &options, tx)).await?;
+    let (mut summary, writer) = write_from(lake, move |tx| parse_inputs(&planned, &options, tx)).await?;
+    summary.already = already;
+    summary.existing_files = writer.existing;
     summary.rows_written = writer.rows as u64;
     summary.files = writer.files;
     summary.bytes = writer.bytes;
@@ -131,17 +147,86 @@ pub async fn ingest(lake: &LakeLocation, inputs: &[String], options: &IngestOpti
     Ok(summary)
 }
 
-fn parse_inputs(
-    inputs: &[input::Named],
+/// An input to read, and what the manifest knows of it.
+struct Planned {
+    named: input::Named,
+    /// Content fingerprint (none for stdin).
+    fingerprint: Option<String>,
+    /// 0, or one more than the manifest's for `--force`.
+    generation: u32,
+    /// Files of the generation this one replaces.
+    replaces: Vec<String>,
+    /// The settings that shape its lake files.
+    settings: String,
+}
+
+/// Fingerprints the inputs and leaves out those the manifest lists (unless `force`).
+async fn plan(
+    lake: &LakeLocation,
+    inputs: Vec<input::Named>,
     options: &IngestOptions,
-    tx: mpsc::Sender<RecordBatch>,
-) -> Result<IngestSummary> {
+) -> Result<(Vec<Planned>, Vec<String>)> {
+    // Everything that shapes the files goes into their names.
+    let settings = format!("{:?}|{}|{:?}", options.format, options.rows_per_file, options.times);
+    let mut planned = Vec::new();
+    let mut already = Vec::new();
+    for named in inputs {
+        let fingerprint = match (&named.fingerprint, named.name.as_str()) {
+            (Some(f), _) => Some(f.clone()),
+            (None, "-") => None,
+            (None, name) => {
+                let path = std::path::PathBuf::from(name);
+                // Unreadable files are reported when opened.
+                tokio::task::spawn_blocking(move || manifest::fingerprint_file(&path)).await.ok().and_then(Result::ok)
+            }
+        };
+        let known = match &fingerprint {
+            Some(f) => manifest::read(lake, f).await?,
+            None => None,
+        };
+        let settings = settings.clone();
+        match known {
+            Some(entry) if !options.force => {
+                if entry.settings == settings {
+                    tracing::info!(
+                        "{}: already in the lake ({} rows, ingested {} as {}); skipped",
+                        named.name,
+                        entry.rows,
+                        entry.ingested_at,
+                        entry.input
+                    );
+                } else {
+                    tracing::warn!(
+                        "{}: ingested {} with other settings ({}; now {settings}); skipped: --force replaces those rows",
+                        named.name,
+                        entry.ingested_at,
+                        entry.settings
+                    );
+                }
+                already.push(named.name);
+            }
+            Some(entry) => planned.push(Planned {
+                named,
+                fingerprint,
+                generation: entry.generation + 1,
+                replaces: entry.files,
+                settings,
+            }),
+            None => planned.push(Planned { named, fingerprint, generation: 0, replaces: Vec::new(), settings }),
+        }
+    }
+    Ok((planned, already))
+}
+
+fn parse_inputs(planned: &[Planned], options: &IngestOptions, tx: mpsc::Sender<Message>) -> Result<IngestSummary> {
+    let inputs: Vec<&input::Named> = planned.iter().map(|p| &p.named).collect();
     let mut rejects = Rejects::new(options.rejects.clone())?;
     let mut summary = IngestSummary { attempted: inputs.len(), ..Default::default() };
-    let progress = progress_bar(inputs);
-    for (i, named) in inputs.iter().enumerate() {
+    let progress = progress_bar(&inputs);
+    for (i, planned) in planned.iter().enumerate() {
+        let named = &planned.named;
         progress.set_message(format!("{}/{} {}", i + 1, inputs.len(), named.name));
-        match parse_input(named, options, &tx, &mut rejects, &progress) {
+        match parse_input(planned, options, &tx, &mut rejects, &progress) {
             Parsed::Read(counts, error) => {
                 summary.inputs.push((named.name.clone(), counts));
                 if let Some(e) = error {
@@ -165,7 +250,7 @@ fn parse_inputs(
 }
 
 /// Objects and bytes done, on stderr when it is a terminal (hidden otherwise).
-fn progress_bar(inputs: &[input::Named]) -> indicatif::ProgressBar {
+fn progress_bar(inputs: &[&input::Named]) -> indicatif::ProgressBar {
     let total: u64 = inputs.iter().filter_map(|n| n.size).sum();
     let style = indicatif::ProgressStyle::with_template(
         "{spinner} {elapsed} {bytes}/{total_bytes} ({bytes_per_sec}) {wide_msg}",
@@ -186,12 +271,13 @@ enum Parsed {
 }
 
 fn parse_input(
-    named: &input::Named,
+    planned: &Planned,
     options: &IngestOptions,
-    tx: &mpsc::Sender<RecordBatch>,
+    tx: &mpsc::Sender<Message>,
     rejects: &mut Rejects,
     progress: &indicatif::ProgressBar,
 ) -> Parsed {
+    let named = &planned.named;
     let name = named.name.as_str();
     let input = match input::open(named, progress) {
         Ok(i) => i,
@@ -206,7 +292,8 @@ fn parse_input(
         }
         (f, _) => f,
     };
-    let mut sink = Sink::new(name, options.rows_per_file, tx, rejects);
+    let stem = planned.fingerprint.as_ref().map(|f| manifest::file_stem(f, planned.generation, &planned.settings));
+    let mut sink = Sink::new(name, options.rows_per_file, tx, rejects).with_file_stem(stem);
     sink.counts.format = format.name();
     let read = match format {
         InputFormat::AsimCsv => asim::read_csv(input.reader, &mut sink, options.times),
@@ -232,5 +319,23 @@ fn parse_input(
         counts.rejected,
         counts.skipped.values().sum::<u64>()
     );
-    Parsed::Read(counts, read.err())
+    let error = read.err();
+    if let (None, Some(fingerprint)) = (&error, &planned.fingerprint) {
+        let entry = manifest::Entry {
+            input: name.to_string(),
+            fingerprint: fingerprint.clone(),
+            generation: planned.generation,
+            settings: planned.settings.clone(),
+            format: counts.format.to_string(),
+            rows: counts.accepted,
+            rejected: counts.rejected,
+            files: Vec::new(),
+            ingested_at: crate::time::format_utc(chrono::Utc::now().timestamp_micros()),
+        };
+        let done = Message::Done { entry: Box::new(entry), replaces: planned.replaces.clone() };
+        if tx.blocking_send(done).is_err() {
+            return Parsed::Failed(Error::Input { input: name.to_string(), reason: "the lake writer stopped".into() });
+        }
+    }
+    Parsed::Read(counts, error)
 }

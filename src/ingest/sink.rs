@@ -7,15 +7,17 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use arrow::array::RecordBatch;
 use tokio::sync::mpsc::Sender;
 
 use crate::error::{Error, Result};
 use crate::ingest::values::{Mapped, Record};
 use crate::lake::schema::{SessionBatchBuilder, SessionRow};
+use crate::lake::writer::Message;
 
 /// How many rejected lines are printed to stderr before only counting.
 const SHOWN_REJECTS: u64 = 20;
+/// The longest text value a lake row may hold; longer ones reject the record.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 /// The longest raw line kept in the rejects file.
 const MAX_RAW_BYTES: usize = 1024 * 1024;
 
@@ -107,13 +109,16 @@ pub struct Sink<'r> {
     pub counts: InputCounts,
     builder: SessionBatchBuilder,
     batch_rows: usize,
-    batches: &'r Sender<RecordBatch>,
+    batches: &'r Sender<Message>,
     rejects: &'r mut Rejects,
+    /// Stem of the file names (see `lake::manifest::file_stem`); batches are numbered after it.
+    stem: Option<String>,
+    sent: u32,
 }
 
 impl<'r> Sink<'r> {
     /// A sink for `input` that hands batches of `batch_rows` to the writer.
-    pub fn new(input: &str, batch_rows: usize, batches: &'r Sender<RecordBatch>, rejects: &'r mut Rejects) -> Self {
+    pub fn new(input: &str, batch_rows: usize, batches: &'r Sender<Message>, rejects: &'r mut Rejects) -> Self {
         Self {
             input: input.to_string(),
             unit: "line",
@@ -122,7 +127,16 @@ impl<'r> Sink<'r> {
             batch_rows: batch_rows.max(1),
             batches,
             rejects,
+            stem: None,
+            sent: 0,
         }
+    }
+
+    /// Names this input's lake files after `stem`, so that the same input
+    /// always gives the same file names.
+    pub fn with_file_stem(mut self, stem: Option<String>) -> Self {
+        self.stem = stem;
+        self
     }
 
     /// Accepts one event.
@@ -144,7 +158,14 @@ impl<'r> Sink<'r> {
     /// Applies one record's outcome (`line` and `raw` for a rejection).
     pub fn take(&mut self, line: u64, raw: &[u8], mapped: Mapped<'_>) -> Result<()> {
         match mapped {
-            Ok(Record::Row(row)) => self.row(&row),
+            Ok(Record::Row(row)) => match row.oversized(MAX_VALUE_BYTES) {
+                Some((column, bytes)) => {
+                    let reason = format!("{column}: {bytes} bytes, more than a value may have ({MAX_VALUE_BYTES})");
+                    // The raw text, unless the caller left it out, is the row's own: too long to keep whole.
+                    self.reject(line, &reason, &raw[..raw.len().min(1024)])
+                }
+                None => self.row(&row),
+            },
             Ok(Record::Skip(reason)) => {
                 self.skip(&reason);
                 Ok(())
@@ -172,8 +193,10 @@ impl<'r> Sink<'r> {
             return Ok(());
         }
         let batch = self.builder.finish();
+        let name = self.stem.as_ref().map(|stem| format!("{stem}-{:05}", self.sent));
+        self.sent += 1;
         self.batches
-            .blocking_send(batch)
+            .blocking_send(Message::Rows { batch, name })
             .map_err(|_| Error::Input { input: self.input.clone(), reason: "the lake writer stopped".into() })
     }
 

@@ -1,6 +1,8 @@
 //! The Parquet lake: schema, location and partitioned writing.
 
+pub mod check;
 pub mod location;
+pub mod manifest;
 pub mod schema;
 pub mod store;
 pub mod writer;

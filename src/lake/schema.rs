@@ -111,6 +111,33 @@ pub struct SessionRow<'a> {
     pub src_process_name: Option<Cow<'a, str>>,
 }
 
+impl SessionRow<'_> {
+    /// The first text value longer than `limit` bytes: its column and length.
+    pub fn oversized(&self, limit: usize) -> Option<(&'static str, usize)> {
+        [
+            ("EventType", &self.event_type),
+            ("EventResult", &self.event_result),
+            ("EventVendor", &self.event_vendor),
+            ("EventProduct", &self.event_product),
+            ("EventOriginalType", &self.event_original_type),
+            ("EventSchemaVersion", &self.event_schema_version),
+            ("Dvc", &self.dvc),
+            ("DvcAction", &self.dvc_action),
+            ("SrcIpAddr", &self.src_ip_addr),
+            ("DstIpAddr", &self.dst_ip_addr),
+            ("NetworkProtocol", &self.network_protocol),
+            ("NetworkDirection", &self.network_direction),
+            ("NetworkApplicationProtocol", &self.network_application_protocol),
+            ("SrcHostname", &self.src_hostname),
+            ("DstHostname", &self.dst_hostname),
+            ("SrcUsername", &self.src_username),
+            ("SrcProcessName", &self.src_process_name),
+        ]
+        .into_iter()
+        .find_map(|(name, value)| value.as_ref().map(|v| v.len()).filter(|len| *len > limit).map(|len| (name, len)))
+    }
+}
+
 /// Accumulates [`SessionRow`]s into Arrow columns of [`file_schema`].
 pub struct SessionBatchBuilder {
     times: [TimestampMicrosecondBuilder; 3],

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::MicrosoftAzureBuilder;
@@ -167,6 +168,8 @@ pub struct CountingStore {
     get_bytes: AtomicU64,
     puts: AtomicU64,
     objects_read: Mutex<BTreeSet<String>>,
+    /// Objects listings leave out (damaged lake files with `--skip-bad-files`).
+    hidden: Mutex<Arc<BTreeSet<String>>>,
 }
 
 impl CountingStore {
@@ -179,7 +182,31 @@ impl CountingStore {
             get_bytes: AtomicU64::new(0),
             puts: AtomicU64::new(0),
             objects_read: Mutex::new(BTreeSet::new()),
+            hidden: Mutex::new(Arc::new(BTreeSet::new())),
         }
+    }
+
+    /// Leaves `location` out of every listing from now on, so queries never open it.
+    pub fn hide(&self, location: &Path) {
+        if let Ok(mut hidden) = self.hidden.lock() {
+            Arc::make_mut(&mut hidden).insert(location.to_string());
+        }
+    }
+
+    /// `stream` without the hidden objects.
+    fn visible(
+        &self,
+        stream: BoxStream<'static, object_store::Result<ObjectMeta>>,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        let hidden = self.hidden.lock().map(|h| h.clone()).unwrap_or_default();
+        if hidden.is_empty() {
+            return stream;
+        }
+        stream
+            .filter(move |item| {
+                futures::future::ready(!matches!(item, Ok(meta) if hidden.contains(meta.location.as_ref())))
+            })
+            .boxed()
     }
 
     /// The counts so far.
@@ -231,10 +258,10 @@ impl ObjectStore for CountingStore {
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
         self.gets.fetch_add(1, Ordering::Relaxed);
+        let result = self.inner.get_opts(location, options).await?;
         if let Ok(mut read) = self.objects_read.lock() {
             read.insert(location.to_string());
         }
-        let result = self.inner.get_opts(location, options).await?;
         self.get_bytes.fetch_add(result.range.end.saturating_sub(result.range.start), Ordering::Relaxed);
         Ok(result)
     }
@@ -248,7 +275,7 @@ impl ObjectStore for CountingStore {
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         self.lists.fetch_add(1, Ordering::Relaxed);
-        self.inner.list(prefix)
+        self.visible(self.inner.list(prefix))
     }
 
     fn list_with_offset(
@@ -257,12 +284,16 @@ impl ObjectStore for CountingStore {
         offset: &Path,
     ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
         self.lists.fetch_add(1, Ordering::Relaxed);
-        self.inner.list_with_offset(prefix, offset)
+        self.visible(self.inner.list_with_offset(prefix, offset))
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
         self.lists.fetch_add(1, Ordering::Relaxed);
-        self.inner.list_with_delimiter(prefix).await
+        let mut result = self.inner.list_with_delimiter(prefix).await?;
+        if let Ok(hidden) = self.hidden.lock() {
+            result.objects.retain(|meta| !hidden.contains(meta.location.as_ref()));
+        }
+        Ok(result)
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {

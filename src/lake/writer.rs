@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::{RecordBatch, TimestampMicrosecondArray};
 use arrow::compute::{SortOptions, sort_to_indices, take_record_batch};
 use object_store::path::Path;
-use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
@@ -16,6 +16,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::error::{Error, Result};
 use crate::lake::location::LakeLocation;
+use crate::lake::manifest;
 use crate::lake::schema::{PARTITION_COLUMN, SCHEMA_VERSION, TIME_GENERATED_INDEX};
 use crate::time::{utc_date, utc_day};
 
@@ -27,6 +28,28 @@ const ROW_GROUP_ROWS: usize = 256 * 1024;
 const MULTIPART_BYTES: usize = 32 * 1024 * 1024;
 
 /// Writes event batches into a lake's partitions.
+/// What a producer hands the writer.
+#[derive(Debug)]
+pub enum Message {
+    /// Rows to store. `name` makes the files' names deterministic (a rerun
+    /// after a crash then rewrites them instead of storing them twice);
+    /// without it files are named by UUIDv7.
+    Rows {
+        /// The rows.
+        batch: RecordBatch,
+        /// File name stem (`part-<name>.parquet` in each date folder).
+        name: Option<String>,
+    },
+    /// An input is complete: record it in the manifest with the files written
+    /// since the last `Done`, then delete the files it replaces.
+    Done {
+        /// The manifest entry (its `files` are filled in by the writer).
+        entry: Box<manifest::Entry>,
+        /// Files of an earlier generation of the same input (`--force`).
+        replaces: Vec<String>,
+    },
+}
+
 pub struct PartitionWriter {
     store: Arc<dyn ObjectStore>,
     table: Path,
@@ -39,6 +62,11 @@ pub struct PartitionWriter {
     pub bytes: usize,
     /// Partitions (dates) written to.
     pub partitions: BTreeSet<String>,
+    /// Files already present with the name a write would give (an earlier, interrupted run wrote them).
+    pub existing: usize,
+    /// Files written (or found) since the last completed input.
+    current: Vec<String>,
+    lake: LakeLocation,
 }
 
 impl PartitionWriter {
@@ -68,11 +96,31 @@ impl PartitionWriter {
             rows: 0,
             bytes: 0,
             partitions: BTreeSet::new(),
+            existing: 0,
+            current: Vec::new(),
+            lake: lake.clone(),
+        }
+    }
+
+    /// Handles one message from the producer.
+    pub async fn handle(&mut self, message: Message) -> Result<()> {
+        match message {
+            Message::Rows { batch, name } => self.write(&batch, name.as_deref()).await,
+            Message::Done { mut entry, replaces } => {
+                entry.files = std::mem::take(&mut self.current);
+                for old in replaces.iter().filter(|f| !entry.files.contains(f)) {
+                    match self.store.delete(&Path::from(old.as_str())).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                manifest::write(&self.lake, &entry).await
+            }
         }
     }
 
     /// Sorts `batch` by TimeGenerated and writes one new file per UTC date.
-    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub async fn write(&mut self, batch: &RecordBatch, name: Option<&str>) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -86,27 +134,40 @@ impl PartitionWriter {
         while start < sorted.num_rows() {
             let day = utc_day(times.value(start));
             let end = (start..sorted.num_rows()).find(|&i| utc_day(times.value(i)) != day).unwrap_or(sorted.num_rows());
-            self.write_file(&utc_date(times.value(start)), &sorted.slice(start, end - start)).await?;
+            self.write_file(&utc_date(times.value(start)), &sorted.slice(start, end - start), name).await?;
             start = end;
         }
         Ok(())
     }
 
-    async fn write_file(&mut self, date: &str, batch: &RecordBatch) -> Result<()> {
+    async fn write_file(&mut self, date: &str, batch: &RecordBatch, name: Option<&str>) -> Result<()> {
         let mut buffer = Vec::with_capacity(batch.get_array_memory_size() / 4);
         let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(self.props.clone()))?;
         writer.write(batch)?;
         writer.close()?;
-        let name = format!("part-{}.parquet", uuid::Uuid::now_v7());
+        let name = match name {
+            Some(stem) => format!("part-{stem}.parquet"),
+            None => format!("part-{}.parquet", uuid::Uuid::now_v7()),
+        };
         let path = self.table.clone().join(format!("{PARTITION_COLUMN}={date}")).join(name);
+        self.current.push(path.to_string());
         let bytes = buffer.len();
         if bytes <= MULTIPART_BYTES {
             // `Create` never replaces an object; the store makes the write atomic
             // (a staged file renamed into place locally, a single PUT on S3).
-            self.store.put_opts(&path, PutPayload::from(buffer), PutOptions::from(PutMode::Create)).await?;
+            let put = self.store.put_opts(&path, PutPayload::from(buffer), PutOptions::from(PutMode::Create)).await;
+            if let Err(object_store::Error::AlreadyExists { .. }) = put {
+                // The same input, batch and date: an interrupted run (or a
+                // concurrent one) stored these very rows already.
+                tracing::debug!(%path, "already in the lake");
+                self.existing += 1;
+                self.partitions.insert(date.to_string());
+                return Ok(());
+            }
+            put?;
         } else {
-            // A multipart upload is invisible until completed. Names are
-            // UUIDv7, so it never meets an existing object.
+            // A multipart upload is invisible until completed; a same-named
+            // object holds the same rows, so replacing it changes nothing.
             let upload = self.store.put_multipart_opts(&path, Default::default()).await?;
             let mut parts = WriteMultipart::new_with_chunk_size(upload, MULTIPART_BYTES);
             parts.write(&buffer);
@@ -127,14 +188,14 @@ impl PartitionWriter {
 pub async fn write_from<T, F>(lake: &LakeLocation, produce: F) -> Result<(T, PartitionWriter)>
 where
     T: Send + 'static,
-    F: FnOnce(tokio::sync::mpsc::Sender<RecordBatch>) -> Result<T> + Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<Message>) -> Result<T> + Send + 'static,
 {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(2);
     let producer = tokio::task::spawn_blocking(move || produce(tx));
     let mut writer = PartitionWriter::new(lake);
     let mut write_error = None;
-    while let Some(batch) = rx.recv().await {
-        if let Err(e) = writer.write(&batch).await {
+    while let Some(message) = rx.recv().await {
+        if let Err(e) = writer.handle(message).await {
             write_error = Some(e);
             break;
         }

@@ -193,7 +193,10 @@ impl Watch {
         let mut params = self.params.clone();
         params.range = TimeRange { from: Some(from), to: Some(to) };
         let ctx = engine::open(&self.lake, &self.engine).await?;
-        let detection = crate::detect::detect(&ctx, &self.query, &params).await?;
+        let detection = match crate::detect::detect(&ctx, &self.query, &params).await {
+            Ok(d) => d,
+            Err(e) => return Err(engine::explain(&self.lake, e).await),
+        };
         Alert::from_result(&detection.alerts, &self.query.name)
     }
 

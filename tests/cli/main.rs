@@ -7,6 +7,7 @@ mod detect_edges;
 mod formats;
 mod http;
 mod ingest;
+mod reliability;
 mod report;
 mod s3;
 mod sample;

@@ -40,18 +40,23 @@ fn detect_stays_within_a_memory_limit_the_literal_translation_exceeds() {
     let dir = tempdir();
     let lake = dir.path().join("lake");
     generate(&lake, "1000000", "1");
-    let run = |query: &std::path::Path| {
+    let run_with = |query: &std::path::Path, limit: &[&str]| {
         scanlake()
-            .args(["detect", "--format", "jsonl", "--memory-limit", "32MB", "--lake"])
+            .args(["detect", "--format", "jsonl", "--lake"])
             .arg(&lake)
+            .args(limit)
             .arg("--query")
             .arg(query)
             .output()
             .expect("run detect")
     };
+    let run = |query: &std::path::Path| run_with(query, &["--memory-limit", "32MB"]);
     let shipped = run(&root().join("queries/port_scan.sql"));
     assert!(shipped.status.success(), "{}", String::from_utf8_lossy(&shipped.stderr));
     assert_eq!(String::from_utf8_lossy(&shipped.stdout).lines().count(), 10 * 8);
+    // The same alerts as without a limit.
+    let unlimited = run_with(&root().join("queries/port_scan.sql"), &[]);
+    assert_eq!(shipped.stdout, unlimited.stdout);
     let literal = run(&root().join("tests/fixtures/literal_kql_port_scan.sql"));
     assert_eq!(literal.status.code(), Some(2));
     assert!(
