@@ -100,6 +100,12 @@ pub struct TimeRules {
     pub local_columns: Option<FixedOffset>,
 }
 
+impl Default for TimeRules {
+    fn default() -> Self {
+        Self { utc_columns: crate::time::utc(), local_columns: None }
+    }
+}
+
 /// Sets `column` of `row` from text; empty text leaves it null.
 fn set<'a>(
     row: &mut SessionRow<'a>,

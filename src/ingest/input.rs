@@ -60,6 +60,12 @@ pub fn open(named: &Named, progress: &indicatif::ProgressBar) -> Result<Input> {
 }
 
 impl Input {
+    /// An input over bytes in memory (already decompressed).
+    pub fn from_bytes(name: &str, bytes: &[u8]) -> Input {
+        let head = bytes[..bytes.len().min(HEAD_BYTES)].to_vec();
+        Input { name: name.to_string(), head, reader: Box::new(Cursor::new(bytes.to_vec())) }
+    }
+
     /// The whole decompressed content, for formats that need random access
     /// (.evtx, Parquet).
     pub fn into_bytes(mut self) -> Result<Vec<u8>> {

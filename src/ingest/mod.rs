@@ -260,6 +260,42 @@ fn progress_bar(inputs: &[&input::Named]) -> indicatif::ProgressBar {
 }
 
 /// What became of one input.
+/// Reads `input` as `format` into `sink`.
+fn read_as(format: InputFormat, input: input::Input, sink: &mut Sink<'_>, times: asim::TimeRules) -> Result<()> {
+    match format {
+        InputFormat::AsimCsv => asim::read_csv(input.reader, sink, times),
+        InputFormat::AsimJson | InputFormat::Auto => asim::read_json(input.reader, sink, times),
+        InputFormat::ZeekTsv => zeek::read_tsv(input.reader, sink),
+        InputFormat::ZeekJson => zeek::read_json(input.reader, sink),
+        InputFormat::WindowsJson => windows::json::read(input.reader, sink, times.utc_columns),
+        InputFormat::WindowsXml => windows::xml::read(input.reader, sink),
+        InputFormat::VpcFlow => vpc::read(input.reader, sink),
+        InputFormat::OcsfJson => ocsf::read_json(input.reader, sink),
+        InputFormat::Evtx => input.into_bytes().and_then(|bytes| windows::evtx::read(bytes, sink)),
+        InputFormat::OcsfParquet => input.into_bytes().and_then(|bytes| ocsf::read_parquet(bytes, sink)),
+    }
+}
+
+/// Parses `bytes` (already decompressed) as `format`, or as the format they
+/// look like for `Auto`, and discards the rows: the entry point of the fuzz
+/// targets. Returns the counts, or the error that stopped reading.
+pub fn parse_bytes(format: InputFormat, bytes: &[u8]) -> Result<InputCounts> {
+    let (tx, mut rx) = mpsc::channel(1);
+    let drain = std::thread::spawn(move || while rx.blocking_recv().is_some() {});
+    let format = match format {
+        InputFormat::Auto => InputFormat::detect(&bytes[..bytes.len().min(64 * 1024)]).unwrap_or(InputFormat::AsimJson),
+        f => f,
+    };
+    let mut rejects = Rejects::new(None)?;
+    let input = input::Input::from_bytes("bytes", bytes);
+    let mut sink = Sink::new("bytes", 1024, &tx, &mut rejects);
+    let read = read_as(format, input, &mut sink, asim::TimeRules::default());
+    let counts = sink.finish();
+    drop(tx);
+    let _ = drain.join();
+    read.and(counts)
+}
+
 enum Parsed {
     /// Read, with its counts; rows read before a failure (a truncated
     /// archive, say) are kept, and the failure comes beside the counts.
@@ -295,18 +331,7 @@ fn parse_input(
     let stem = planned.fingerprint.as_ref().map(|f| manifest::file_stem(f, planned.generation, &planned.settings));
     let mut sink = Sink::new(name, options.rows_per_file, tx, rejects).with_file_stem(stem);
     sink.counts.format = format.name();
-    let read = match format {
-        InputFormat::AsimCsv => asim::read_csv(input.reader, &mut sink, options.times),
-        InputFormat::AsimJson | InputFormat::Auto => asim::read_json(input.reader, &mut sink, options.times),
-        InputFormat::ZeekTsv => zeek::read_tsv(input.reader, &mut sink),
-        InputFormat::ZeekJson => zeek::read_json(input.reader, &mut sink),
-        InputFormat::WindowsJson => windows::json::read(input.reader, &mut sink, options.times.utc_columns),
-        InputFormat::WindowsXml => windows::xml::read(input.reader, &mut sink),
-        InputFormat::VpcFlow => vpc::read(input.reader, &mut sink),
-        InputFormat::OcsfJson => ocsf::read_json(input.reader, &mut sink),
-        InputFormat::Evtx => input.into_bytes().and_then(|bytes| windows::evtx::read(bytes, &mut sink)),
-        InputFormat::OcsfParquet => input.into_bytes().and_then(|bytes| ocsf::read_parquet(bytes, &mut sink)),
-    };
+    let read = read_as(format, input, &mut sink, options.times);
     let counts = match sink.finish() {
         Ok(c) => c,
         Err(e) => return Parsed::Failed(e),
@@ -338,4 +363,91 @@ fn parse_input(
         }
     }
     Parsed::Read(counts, error)
+}
+
+#[cfg(test)]
+mod mutation_smoke {
+    //! A short, deterministic stand-in for the fuzz targets (`tests/fuzz/`),
+    //! run by `cargo test`: every fixture, mutated many ways, through every
+    //! parser. Nothing may panic; errors and rejections are fine.
+
+    use std::path::PathBuf;
+
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::{InputFormat, parse_bytes};
+
+    const FORMATS: [InputFormat; 10] = [
+        InputFormat::AsimCsv,
+        InputFormat::AsimJson,
+        InputFormat::ZeekTsv,
+        InputFormat::ZeekJson,
+        InputFormat::WindowsJson,
+        InputFormat::WindowsXml,
+        InputFormat::VpcFlow,
+        InputFormat::OcsfJson,
+        InputFormat::Evtx,
+        InputFormat::OcsfParquet,
+    ];
+
+    fn mutate(rng: &mut ChaCha8Rng, seed: &[u8]) -> Vec<u8> {
+        let mut bytes = seed.to_vec();
+        for _ in 0..rng.random_range(1..8) {
+            let at = rng.random_range(0..=bytes.len());
+            match rng.random_range(0..6) {
+                0 if !bytes.is_empty() => {
+                    let i = at.min(bytes.len() - 1);
+                    bytes[i] ^= 1 << rng.random_range(0..8);
+                }
+                1 => bytes.truncate(at),
+                2 => bytes.splice(at..at, (0..rng.random_range(1..64)).map(|_| rng.random::<u8>())).for_each(drop),
+                3 => bytes.splice(at..at, [b'"', b'\n', b'\t', b',', b'{', b'[', b'<', 0]).for_each(drop),
+                4 if at < bytes.len() => {
+                    let end = (at + rng.random_range(1..256)).min(bytes.len());
+                    let copy = bytes[at..end].to_vec();
+                    bytes.splice(at..at, copy).for_each(drop);
+                }
+                _ => bytes.splice(at..at, b"99999999999999999999".iter().copied()).for_each(drop),
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn mutated_fixtures_never_panic_any_parser() {
+        let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sources");
+        let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&folder)
+            .expect("fixtures")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "py"))
+            .filter_map(|p| std::fs::read(p).ok())
+            .map(|bytes| bytes[..bytes.len().min(16 * 1024)].to_vec())
+            .collect();
+        seeds.push(
+            b"TimeGenerated [UTC],EventVendor,EventProduct,SrcIpAddr,DstIpAddr,DstPortNumber,NetworkProtocol\n\
+              2024-04-19T00:10:00Z,Corelight,Zeek,198.51.100.9,203.0.113.9,80,TCP\n\
+              \"4/19/2024, 12:10:03.000 AM\",Palo Alto,PAN-OS,2001:db8::1,10.0.0.1,443,UDP\n"
+                .to_vec(),
+        );
+        seeds.push(
+            br#"{"TimeGenerated":"2024-04-19T00:10:00+02:00","SrcIpAddr":"::ffff:1.2.3.4","DstPortNumber":22,"EventCount":3}"#
+                .to_vec(),
+        );
+        seeds.sort();
+        assert!(seeds.len() >= 9, "seeds: {}", seeds.len());
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let mut runs = 0;
+        for seed in &seeds {
+            for _ in 0..40 {
+                let input = mutate(&mut rng, seed);
+                for format in FORMATS.into_iter().chain([InputFormat::Auto]) {
+                    let _ = parse_bytes(format, &input);
+                    runs += 1;
+                }
+            }
+        }
+        assert!(runs > 1000);
+    }
 }
