@@ -76,6 +76,10 @@ pub fn file_schema() -> SchemaRef {
 
 /// Index of `TimeGenerated` in [`file_schema`].
 pub const TIME_GENERATED_INDEX: usize = 0;
+/// The default profile's external-source flag.
+pub const EXTERNAL: &str = "SrcIsExternal";
+/// The sentinel profile's external-source flag.
+pub const EXTERNAL_SENTINEL: &str = "SrcIsExternalSentinel";
 
 /// One network-session event as a source adapter produces it. Text borrows
 /// from the input where it can. Addresses are canonicalised by the builder.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, TimestampMicrosecondArray};
-use arrow::compute::{SortOptions, sort_to_indices, take_record_batch};
+use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, sort_to_indices, take_record_batch};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use parquet::arrow::ArrowWriter;
@@ -17,11 +17,15 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use crate::error::{Error, Result};
 use crate::lake::location::LakeLocation;
 use crate::lake::manifest;
-use crate::lake::schema::{PARTITION_COLUMN, SCHEMA_VERSION, TIME_GENERATED_INDEX};
+use crate::lake::schema::{EXTERNAL, EXTERNAL_SENTINEL, PARTITION_COLUMN, SCHEMA_VERSION, TIME_GENERATED_INDEX};
 use crate::time::{utc_date, utc_day};
 
 /// Rows per Parquet data page: small enough for page-index pruning by time.
 const PAGE_ROWS: usize = 16 * 1024;
+
+fn index_of(column: &str) -> i32 {
+    crate::lake::schema::file_schema().index_of(column).map_or(-1, |i| i as i32)
+}
 /// Rows per row group.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 /// Files larger than this are uploaded in parts of this size.
@@ -78,11 +82,11 @@ impl PartitionWriter {
             .set_data_page_row_count_limit(PAGE_ROWS)
             .set_write_batch_size(PAGE_ROWS.min(8 * 1024))
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_sorting_columns(Some(vec![SortingColumn {
-                column_idx: TIME_GENERATED_INDEX as i32,
-                descending: false,
-                nulls_first: false,
-            }]))
+            .set_sorting_columns(Some(vec![
+                SortingColumn { column_idx: index_of(EXTERNAL_SENTINEL), descending: true, nulls_first: false },
+                SortingColumn { column_idx: index_of(EXTERNAL), descending: true, nulls_first: false },
+                SortingColumn { column_idx: TIME_GENERATED_INDEX as i32, descending: false, nulls_first: false },
+            ]))
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 "scanlake.schema_version".to_string(),
                 SCHEMA_VERSION.to_string(),
@@ -141,6 +145,7 @@ impl PartitionWriter {
     }
 
     async fn write_file(&mut self, date: &str, batch: &RecordBatch, name: Option<&str>) -> Result<()> {
+        let batch = &clustered(batch)?;
         let mut buffer = Vec::with_capacity(batch.get_array_memory_size() / 4);
         let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(self.props.clone()))?;
         writer.write(batch)?;
@@ -185,6 +190,24 @@ impl PartitionWriter {
 /// Runs `produce` on a blocking thread, writing every batch it sends into
 /// the lake as it arrives (parsing and encoding overlap). Returns what
 /// `produce` returned and the writer, for its counts.
+/// `batch` (one day, sorted by time) with external sources first: rows by
+/// `SrcIsExternalSentinel` then `SrcIsExternal` (true first), each run by time.
+/// The rule reads only external sources; this way whole row groups and pages
+/// hold none, and their statistics let readers skip them.
+fn clustered(batch: &RecordBatch) -> Result<RecordBatch> {
+    let flag = |name: &str| -> Result<SortColumn> {
+        let (index, _) = batch.schema().column_with_name(name).ok_or_else(|| Error::Lake {
+            lake: "lake schema".into(),
+            reason: format!("no {name} column"),
+        })?;
+        let options = SortOptions { descending: true, nulls_first: false };
+        Ok(SortColumn { values: batch.column(index).clone(), options: Some(options) })
+    };
+    let time = SortColumn { values: batch.column(TIME_GENERATED_INDEX).clone(), options: Some(SortOptions::default()) };
+    let order = lexsort_to_indices(&[flag(EXTERNAL_SENTINEL)?, flag(EXTERNAL)?, time], None)?;
+    Ok(take_record_batch(batch, &order)?)
+}
+
 pub async fn write_from<T, F>(lake: &LakeLocation, produce: F) -> Result<(T, PartitionWriter)>
 where
     T: Send + 'static,
