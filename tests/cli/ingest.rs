@@ -168,22 +168,6 @@ fn lake_files_are_sorted_zstd_parquet_with_page_index() {
 }
 
 #[test]
-fn ingest_appends_and_never_overwrites() {
-    let dir = tempdir();
-    let mut csv = Csv::new();
-    csv.scan("00:10:00", "198.51.100.6", 1, 10);
-    let input = csv.write(dir.path(), "e.csv");
-    let lake = dir.path().join("lake");
-    ingest(&lake, &[&input]);
-    let before = walk(&lake);
-    ingest(&lake, &[&input]);
-    let after = walk(&lake);
-    assert_eq!(after.len(), 2);
-    assert!(before.iter().all(|f| after.contains(f)));
-    assert!(after.iter().all(|f| !f.to_string_lossy().contains("#")), "no staged files left");
-}
-
-#[test]
 fn unreadable_and_unrecognised_inputs_fail_with_exit_2() {
     let dir = tempdir();
     let lake = dir.path().join("lake");
