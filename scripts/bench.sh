@@ -48,10 +48,11 @@ run() {
 }
 
 lake() {  # lake DIR ROWS DAYS : generate once
-    if [ ! -f "$1/.done-$2-$3" ]; then
+    # The marker names the lake layout too (v2: external sources clustered first).
+    if [ ! -f "$1/.done-$2-$3-v2" ]; then
         rm -rf "$1"
         "$BIN" -q generate --lake "$1" --rows "$2" --days "$3" > /dev/null
-        touch "$1/.done-$2-$3"
+        touch "$1/.done-$2-$3-v2"
     fi
 }
 
@@ -73,6 +74,23 @@ PYEOF
     ALERTS[$profile]=$(($(wc -l < "$WORK/scanlake-$profile.csv") - 1))
 done
 
+echo "== the rule on a Ballista cluster on this machine (1 scheduler, 2 executors)" >&2
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+SCHED=$(free_port)
+CLUSTER=()
+"$BIN" -q scheduler --bind "127.0.0.1:$SCHED" & CLUSTER+=($!)
+sleep 1
+for i in 1 2; do
+    mkdir -p "$WORK/executor-$i"
+    "$BIN" -q executor --scheduler "127.0.0.1:$SCHED" --port "$(free_port)" --grpc-port "$(free_port)" \
+        --concurrent-tasks 1 --work-dir "$WORK/executor-$i" & CLUSTER+=($!)
+done
+trap 'kill "${CLUSTER[@]}" 2>/dev/null || true' EXIT
+sleep 3
+run ballista-default "$BIN" -q detect --lake "$RULE" --engine ballista --scheduler "df://127.0.0.1:$SCHED" --format csv --output "$WORK/ballista-default.csv"
+cmp -s "$WORK/ballista-default.csv" "$WORK/scanlake-default.csv" || { echo "Ballista and the local engine disagree" >&2; exit 1; }
+kill "${CLUSTER[@]}" 2>/dev/null || true
+
 echo "== a one-day hunt: 7 days vs 365 days of $HUNT_ROWS_PER_DAY rows a day" >&2
 lake "$WORK/hunt-7" $((HUNT_ROWS_PER_DAY * 7)) 7
 lake "$WORK/hunt-365" $((HUNT_ROWS_PER_DAY * 365)) 365
@@ -85,6 +103,18 @@ ZEEK="$WORK/conn-$ZEEK_LINES.log"
 ZEEK_MB=$(( $(stat -c %s "$ZEEK") / 1000000 ))
 run ingest-scanlake bash -c "rm -rf '$WORK/ingest-lake' && '$BIN' -q ingest --lake '$WORK/ingest-lake' '$ZEEK'"
 run ingest-duckdb bash -c "rm -f '$WORK/duckdb.parquet' && '$PY' scripts/duckdb_ingest.py '$ZEEK' '$WORK/duckdb.parquet'"
+
+if [ -n "${BIG_ROWS:-}" ]; then
+    echo "== --memory-limit 256MB on a $BIG_ROWS-row lake" >&2
+    lake "$WORK/big-lake" "$BIG_ROWS" 30
+    BIG_MIB=$(du -sm "$WORK/big-lake/network_session" | cut -f1)
+    RUNS_SAVED=$RUNS; RUNS=1
+    run big-unlimited "$BIN" -q detect --lake "$WORK/big-lake" --format csv --output "$WORK/big-unlimited.csv"
+    run big-limited "$BIN" -q detect --lake "$WORK/big-lake" --memory-limit 256MB --format csv --output "$WORK/big-limited.csv"
+    RUNS=$RUNS_SAVED
+    cmp -s "$WORK/big-unlimited.csv" "$WORK/big-limited.csv" || { echo "--memory-limit changed the alerts" >&2; exit 1; }
+    BIG_ALERTS=$(($(wc -l < "$WORK/big-limited.csv") - 1))
+fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mbs() { awk -v mb="$1" -v s="$2" 'BEGIN { printf "%.0f", mb / s }'; }
@@ -101,4 +131,16 @@ mbs() { awk -v mb="$1" -v s="$2" 'BEGIN { printf "%.0f", mb / s }'; }
     echo "| one-day hunt | 7-day lake s | 365-day lake s | 365 / 7 |"
     echo "|---|---|---|---|"
     echo "| $HUNT_ROWS_PER_DAY rows a day | ${MEDIAN[hunt-7]} | ${MEDIAN[hunt-365]} | $(ratio "${MEDIAN[hunt-365]}" "${MEDIAN[hunt-7]}") |"
+    echo
+    echo "| the rule (default profile), $ROWS rows | s | rows/s | peak MiB |"
+    echo "|---|---|---|---|"
+    echo "| local engine | ${MEDIAN[scanlake-default]} | $(mbs "$ROWS" "${MEDIAN[scanlake-default]}") | ${PEAK[scanlake-default]} |"
+    echo "| Ballista, 1 scheduler + 2 executors on this machine (client RSS) | ${MEDIAN[ballista-default]} | $(mbs "$ROWS" "${MEDIAN[ballista-default]}") | ${PEAK[ballista-default]} |"
+    if [ -n "${BIG_ROWS:-}" ]; then
+        echo
+        echo "| $BIG_ROWS rows / 30 days ($BIG_MIB MiB), $BIG_ALERTS alerts, same with and without the limit | s | peak MiB |"
+        echo "|---|---|---|"
+        echo "| no limit | ${MEDIAN[big-unlimited]} | ${PEAK[big-unlimited]} |"
+        echo "| --memory-limit 256MB | ${MEDIAN[big-limited]} | ${PEAK[big-limited]} |"
+    fi
 } | tee "$RESULTS"

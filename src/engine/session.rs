@@ -87,8 +87,8 @@ async fn remote(
     ))
 }
 
-/// A failed query's error, or, when damaged lake files explain it, one that
-/// names them.
+/// A failed query's error with the lake's name, or, when damaged lake files
+/// explain it, one that names them.
 pub async fn explain(lake: &LakeLocation, error: Error) -> Error {
     if !matches!(error, Error::Query { .. } | Error::DataFusion(_)) {
         return error;
@@ -101,6 +101,6 @@ pub async fn explain(lake: &LakeLocation, error: Error) -> Error {
                 reason: format!("damaged lake files: {}; --skip-bad-files leaves them out", names.join(", ")),
             }
         }
-        _ => error,
+        _ => Error::Lake { lake: lake.display.clone(), reason: error.to_string() },
     }
 }

@@ -196,10 +196,10 @@ impl PartitionWriter {
 /// hold none, and their statistics let readers skip them.
 fn clustered(batch: &RecordBatch) -> Result<RecordBatch> {
     let flag = |name: &str| -> Result<SortColumn> {
-        let (index, _) = batch.schema().column_with_name(name).ok_or_else(|| Error::Lake {
-            lake: "lake schema".into(),
-            reason: format!("no {name} column"),
-        })?;
+        let (index, _) = batch
+            .schema()
+            .column_with_name(name)
+            .ok_or_else(|| Error::Lake { lake: "lake schema".into(), reason: format!("no {name} column") })?;
         let options = SortOptions { descending: true, nulls_first: false };
         Ok(SortColumn { values: batch.column(index).clone(), options: Some(options) })
     };
