@@ -33,11 +33,12 @@ scanners AS (
     GROUP BY SrcIpAddr, BinStart
     HAVING count(DISTINCT DstPortNumber) > $threshold
 ),
--- Pass 2: the events of those scanners in those bins.
+-- Pass 2: the events of those scanners in those bins. The scanners are the
+-- join's build side (few rows, held in memory); the events stream past them.
 evidence AS (
     SELECT e.*, s.AttemptedPortsCount
-    FROM events e
-    JOIN scanners s ON e.SrcIpAddr = s.SrcIpAddr AND e.BinStart = s.BinStart
+    FROM scanners s
+    JOIN events e ON e.SrcIpAddr = s.SrcIpAddr AND e.BinStart = s.BinStart
 )
 SELECT
     SrcIpAddr,

@@ -75,11 +75,19 @@ fn range_filters(range: TimeRange) -> Vec<Expr> {
     let mut filters = Vec::new();
     if let Some(from) = range.from {
         filters.push(ident("TimeGenerated").gt_eq(timestamp(from)));
-        filters.push(ident(PARTITION_COLUMN).gt_eq(lit(utc_date(from))));
     }
     if let Some(to) = range.to {
         filters.push(ident("TimeGenerated").lt(timestamp(to)));
-        filters.push(ident(PARTITION_COLUMN).lt_eq(lit(utc_date(to - 1))));
+    }
+    let first = range.from.map(utc_date);
+    let last = range.to.map(|to| utc_date(to - 1));
+    match (first, last) {
+        // One day: an equality, so only that day's folder is listed.
+        (Some(first), Some(last)) if first == last => filters.push(ident(PARTITION_COLUMN).eq(lit(first))),
+        (first, last) => {
+            filters.extend(first.map(|d| ident(PARTITION_COLUMN).gt_eq(lit(d))));
+            filters.extend(last.map(|d| ident(PARTITION_COLUMN).lt_eq(lit(d))));
+        }
     }
     filters
 }

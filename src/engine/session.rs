@@ -30,7 +30,11 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
     let config = SessionConfig::new()
         .with_information_schema(true)
         // ASIM names are mixed case (`SrcIpAddr`): keep SQL identifiers as written.
-        .set_bool("datafusion.sql_parser.enable_ident_normalization", false);
+        .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
+        // Joins keep the sides the SQL gives them: the rule puts its small
+        // side (the scanners) first, as the hash join's in-memory build side,
+        // which cannot spill; statistics could otherwise pick the events.
+        .set_bool("datafusion.optimizer.join_reordering", false);
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(bytes) = options.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
