@@ -18,14 +18,7 @@ fn malformed_rows_are_rejected_with_line_and_reason_and_good_rows_kept() {
     let input = csv.write(dir.path(), "mixed.csv");
     let rejects = dir.path().join("rejects.jsonl");
     let lake = dir.path().join("lake");
-    let out = scanlake()
-        .args(["ingest", "--lake"])
-        .arg(&lake)
-        .arg("--rejects")
-        .arg(&rejects)
-        .arg(&input)
-        .output()
-        .expect("run ingest");
+    let out = crate::support::ingest_with_rejects(&lake, &rejects, &[&input]);
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("56 rows read, 51 written, 5 rejected, 0 skipped; 1 files in 1 partitions"), "{stdout}");

@@ -215,15 +215,7 @@ fn hostile_input_is_rejected_line_by_line_and_the_good_rows_around_it_are_kept()
     .expect("write");
     let lake = dir.path().join("lake");
     let rejects = dir.path().join("rejects.jsonl");
-    let out = scanlake()
-        .args(["ingest", "--lake"])
-        .arg(&lake)
-        .arg("--rejects")
-        .arg(&rejects)
-        .arg(&hostile)
-        .arg(&deep)
-        .output()
-        .expect("run");
+    let out = crate::support::ingest_with_rejects(&lake, &rejects, &[&hostile, &deep]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("panicked"));

@@ -86,6 +86,18 @@ pub fn ingest(lake: &Path, inputs: &[&Path]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs `ingest --rejects REJECTS` of `inputs` into `lake`, whatever the outcome.
+pub fn ingest_with_rejects(lake: &Path, rejects: &Path, inputs: &[&Path]) -> std::process::Output {
+    scanlake()
+        .args(["ingest", "--lake"])
+        .arg(lake)
+        .arg("--rejects")
+        .arg(rejects)
+        .args(inputs)
+        .output()
+        .expect("run ingest")
+}
+
 /// Runs `detect --format json` with `args`, asserting success; returns the parsed alerts.
 pub fn detect(lake: &Path, args: &[&str]) -> Vec<Value> {
     let out = scanlake()
