@@ -74,8 +74,14 @@ fn nxlog_time(object: &Map<String, Value>, naive_offset: FixedOffset) -> Option<
     let offset = match (field("@timestamp"), field("EventReceivedTime")) {
         (Some(stamp), Some(received)) => match (parse_timestamp(&stamp, utc), parse_timestamp(&received, utc)) {
             (Ok(stamp), Ok(received_as_utc)) => {
-                let quarter_hours = ((stamp - received_as_utc) as f64 / 900_000_000.0).round() as i32;
-                FixedOffset::east_opt(-quarter_hours * 900).unwrap_or(naive_offset)
+                // Only a real UTC offset (within a day) is taken; anything else
+                // (clocks decades apart, found by fuzzing) falls back.
+                let quarter_hours = ((stamp as f64 - received_as_utc as f64) / 900_000_000.0).round();
+                if quarter_hours.abs() <= 96.0 {
+                    FixedOffset::east_opt(-(quarter_hours as i32) * 900).unwrap_or(naive_offset)
+                } else {
+                    naive_offset
+                }
             }
             _ => naive_offset,
         },
@@ -90,6 +96,17 @@ fn nxlog_time(object: &Map<String, Value>, naive_offset: FixedOffset) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn receive_times_decades_off_fall_back_to_the_given_offset() {
+        // A fuzzing crash (multiply overflow): @timestamp in 9999, EventReceivedTime in 1970.
+        let record: Map<String, Value> = serde_json::from_str(
+            r#"{"@timestamp":"9999-01-01T00:00:00Z","EventReceivedTime":"1970-01-02 00:00:00","EventTime":"2024-04-19 00:10:00"}"#,
+        )
+        .expect("json");
+        let t = nxlog_time(&record, crate::time::utc()).expect("a time").expect("parsed");
+        assert_eq!(crate::time::format_utc(t), "2024-04-19T00:10:00Z");
+    }
 
     #[test]
     fn nxlog_local_time_is_converted_with_the_records_own_offset() {
