@@ -31,7 +31,7 @@ if [ -d ../shared/data ]; then
         name="shared-$(basename "$f" .gz)"
         case "$f" in
             *.gz) { gzip -dc "$f" | head -c 65536 > "$seeds/$name"; } || true ;;
-            *) head -c 1048576 "$f" > "$seeds/$name" ;;
+            *) head -c 65536 "$f" > "$seeds/$name" ;;
         esac
     done
 fi
@@ -44,7 +44,7 @@ for target in "${targets[@]}"; do
     log="$CARGO_TARGET_DIR/$target.log"
     status=0
     cargo fuzz run --fuzz-dir tests/fuzz --sanitizer none --dev "$target" "$corpus" "$seeds" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=1048576 > "$log" 2>&1 || status=$?
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 > "$log" 2>&1 || status=$?
     runs=$(grep -oE 'Done [0-9]+ runs' "$log" | grep -oE '[0-9]+' || echo "?")
     crashes=$(find "tests/fuzz/artifacts/$target" -type f 2>/dev/null | wc -l)
     summary+=("$target: $runs executions in ${seconds} s, exit $status, $crashes crash files")

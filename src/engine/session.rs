@@ -27,7 +27,9 @@ pub struct EngineOptions {
 
 /// A session with the lake's event table registered as `network_session`.
 pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<SessionContext> {
-    let config = SessionConfig::new()
+    // DATAFUSION_* environment variables tune the engine (e.g.
+    // DATAFUSION_EXECUTION_TARGET_PARTITIONS=8); scanlake's settings below win.
+    let config = SessionConfig::from_env()?
         .with_information_schema(true)
         // ASIM names are mixed case (`SrcIpAddr`): keep SQL identifiers as written.
         .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
