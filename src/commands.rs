@@ -118,10 +118,7 @@ async fn detect(args: DetectArgs) -> Result<Outcome> {
     let query = rule_query(args.query)?;
     let started = Instant::now();
     let ctx = engine::open(&lake, &args.engine.options()).await?;
-    let detection = match crate::detect::detect(&ctx, &query, &params).await {
-        Ok(d) => d,
-        Err(e) => return Err(engine::explain(&lake, e).await),
-    };
+    let detection = engine::explained(&lake, crate::detect::detect(&ctx, &query, &params).await).await?;
     for (label, removed) in &detection.exclusions {
         tracing::info!("exclusion {label}: removed {removed} events");
     }
@@ -222,10 +219,7 @@ async fn report(args: ReportArgs) -> Result<Outcome> {
     let params = rule_params(args.rule, resolve_range(&args.range)?);
     let started = Instant::now();
     let engine = args.engine.options();
-    let gathered = match crate::report::gather(&lake, &engine, &params, now).await {
-        Ok(g) => g,
-        Err(e) => return Err(crate::engine::explain(&lake, e).await),
-    };
+    let gathered = crate::engine::explained(&lake, crate::report::gather(&lake, &engine, &params, now).await).await?;
     let charts = crate::report::charts::draw(&gathered)?;
     let format = ReportFormat::choose(args.format, &args.output);
     crate::report::render::write(&gathered, &charts, format, &args.output, args.max_alerts)?;
@@ -247,10 +241,7 @@ async fn query(args: QueryArgs) -> Result<Outcome> {
         (None, None) => return Err(Error::parameter("SQL", "", "give the SQL or --file")),
     };
     let ctx = engine::open(&lake, &args.engine.options()).await?;
-    let result = match engine::run_sql(&ctx, &name, &sql, None).await {
-        Ok(r) => r,
-        Err(e) => return Err(engine::explain(&lake, e).await),
-    };
+    let result = engine::explained(&lake, engine::run_sql(&ctx, &name, &sql, None).await).await?;
     tracing::info!("lake store: {}", lake.store.counts());
     let format = OutputFormat::choose(args.output.format, args.output.output.as_deref());
     output::write(&result.schema, &result.batches, format, args.output.output.as_deref())?;

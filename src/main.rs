@@ -25,12 +25,9 @@ fn main() -> ExitCode {
     // Ballista's client logs every connection at INFO: shown with -v, or
     // when this process is a scheduler or executor.
     let ballista = if cli.verbose > 0 || cli.command.is_service() { level.min(Level::INFO) } else { Level::WARN };
-    let filter = Targets::new()
-        .with_target("scanlake", level)
-        .with_target("ballista", ballista.min(level))
-        .with_target("ballista_core", ballista.min(level))
-        .with_target("ballista_scheduler", ballista.min(level))
-        .with_target("ballista_executor", ballista.min(level))
+    let filter = ["ballista", "ballista_core", "ballista_scheduler", "ballista_executor"]
+        .into_iter()
+        .fold(Targets::new().with_target("scanlake", level), |f, target| f.with_target(target, ballista.min(level)))
         .with_default(level.min(Level::INFO));
     let format = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)

@@ -4,4 +4,4 @@ pub mod run;
 pub mod session;
 
 pub use run::{QueryResult, ScanStats, run_sql};
-pub use session::{EngineOptions, explain, open};
+pub use session::{EngineOptions, explained, open};

@@ -93,9 +93,16 @@ async fn remote(
     ))
 }
 
-/// A failed query's error with the lake's name, or, when damaged lake files
-/// explain it, one that names them.
-pub async fn explain(lake: &LakeLocation, error: Error) -> Error {
+/// `result`, with a failed query's error given the lake's name, or, when
+/// damaged lake files explain it, replaced by one that names them.
+pub async fn explained<T>(lake: &LakeLocation, result: Result<T>) -> Result<T> {
+    match result {
+        Err(error) => Err(explain(lake, error).await),
+        ok => ok,
+    }
+}
+
+async fn explain(lake: &LakeLocation, error: Error) -> Error {
     if !matches!(error, Error::Query { .. } | Error::DataFusion(_)) {
         return error;
     }

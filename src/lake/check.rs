@@ -23,13 +23,12 @@ pub async fn damaged_files(lake: &LakeLocation) -> Result<Vec<(object_store::pat
         .try_filter(|meta| futures::future::ready(meta.location.as_ref().ends_with(".parquet")))
         .try_collect()
         .await?;
-    let damaged = futures::stream::iter(files)
+    let mut damaged = futures::stream::iter(files)
         .map(|meta| async move { footer_problem(lake, &meta).await.map(|reason| (meta.location, reason)) })
         .buffer_unordered(CONCURRENT)
         .filter_map(futures::future::ready)
         .collect::<Vec<_>>()
         .await;
-    let mut damaged = damaged;
     damaged.sort();
     Ok(damaged)
 }

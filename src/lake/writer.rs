@@ -1,12 +1,12 @@
-//! Writes batches of events into the hive-partitioned lake: rows sorted by
-//! time, one file per UTC date, zstd, statistics and page index on. Each file
+//! Writes batches of events into the hive-partitioned lake: external
+//! sources first, then by time, one file per UTC date, zstd, statistics and page index on. Each file
 //! appears whole or not at all, and existing files are never overwritten.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, TimestampMicrosecondArray};
-use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, sort_to_indices, take_record_batch};
+use arrow::array::{Int64Array, RecordBatch, TimestampMicrosecondArray};
+use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take_record_batch};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use parquet::arrow::ArrowWriter;
@@ -123,17 +123,46 @@ impl PartitionWriter {
         }
     }
 
-    /// Sorts `batch` by TimeGenerated and writes one new file per UTC date.
+    /// Writes one new file per UTC date of `batch`. One sort serves both
+    /// jobs: rows by day (one file each), then external sources first
+    /// (`SrcIsExternalSentinel`, then `SrcIsExternal`, true first), then by
+    /// time. The rule reads only external sources; this way whole row groups
+    /// and pages hold none, and their statistics let readers skip them.
     pub async fn write(&mut self, batch: &RecordBatch, name: Option<&str>) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let order = sort_to_indices(batch.column(TIME_GENERATED_INDEX), Some(SortOptions::default()), None)?;
+        let not_a_timestamp =
+            || Error::Lake { lake: self.table.to_string(), reason: "TimeGenerated is not a timestamp".into() };
+        let times = batch
+            .column(TIME_GENERATED_INDEX)
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .ok_or_else(not_a_timestamp)?;
+        let days: Int64Array = times.iter().map(|t| t.map(utc_day)).collect();
+        let flag = |name: &str| -> Result<SortColumn> {
+            let (index, _) = batch
+                .schema()
+                .column_with_name(name)
+                .ok_or_else(|| Error::Lake { lake: "lake schema".into(), reason: format!("no {name} column") })?;
+            let options = SortOptions { descending: true, nulls_first: false };
+            Ok(SortColumn { values: batch.column(index).clone(), options: Some(options) })
+        };
+        let order = lexsort_to_indices(
+            &[
+                SortColumn { values: Arc::new(days), options: None },
+                flag(EXTERNAL_SENTINEL)?,
+                flag(EXTERNAL)?,
+                SortColumn { values: batch.column(TIME_GENERATED_INDEX).clone(), options: None },
+            ],
+            None,
+        )?;
         let sorted = take_record_batch(batch, &order)?;
-        let times =
-            sorted.column(TIME_GENERATED_INDEX).as_any().downcast_ref::<TimestampMicrosecondArray>().ok_or_else(
-                || Error::Lake { lake: self.table.to_string(), reason: "TimeGenerated is not a timestamp".into() },
-            )?;
+        let times = sorted
+            .column(TIME_GENERATED_INDEX)
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .ok_or_else(not_a_timestamp)?;
         let mut start = 0;
         while start < sorted.num_rows() {
             let day = utc_day(times.value(start));
@@ -145,7 +174,6 @@ impl PartitionWriter {
     }
 
     async fn write_file(&mut self, date: &str, batch: &RecordBatch, name: Option<&str>) -> Result<()> {
-        let batch = &clustered(batch)?;
         let mut buffer = Vec::with_capacity(batch.get_array_memory_size() / 4);
         let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(self.props.clone()))?;
         writer.write(batch)?;
@@ -190,24 +218,6 @@ impl PartitionWriter {
 /// Runs `produce` on a blocking thread, writing every batch it sends into
 /// the lake as it arrives (parsing and encoding overlap). Returns what
 /// `produce` returned and the writer, for its counts.
-/// `batch` (one day, sorted by time) with external sources first: rows by
-/// `SrcIsExternalSentinel` then `SrcIsExternal` (true first), each run by time.
-/// The rule reads only external sources; this way whole row groups and pages
-/// hold none, and their statistics let readers skip them.
-fn clustered(batch: &RecordBatch) -> Result<RecordBatch> {
-    let flag = |name: &str| -> Result<SortColumn> {
-        let (index, _) = batch
-            .schema()
-            .column_with_name(name)
-            .ok_or_else(|| Error::Lake { lake: "lake schema".into(), reason: format!("no {name} column") })?;
-        let options = SortOptions { descending: true, nulls_first: false };
-        Ok(SortColumn { values: batch.column(index).clone(), options: Some(options) })
-    };
-    let time = SortColumn { values: batch.column(TIME_GENERATED_INDEX).clone(), options: Some(SortOptions::default()) };
-    let order = lexsort_to_indices(&[flag(EXTERNAL_SENTINEL)?, flag(EXTERNAL)?, time], None)?;
-    Ok(take_record_batch(batch, &order)?)
-}
-
 pub async fn write_from<T, F>(lake: &LakeLocation, produce: F) -> Result<(T, PartitionWriter)>
 where
     T: Send + 'static,

@@ -150,18 +150,18 @@ impl Watch {
         summary.found = alerts.len();
         let mut fresh = Vec::new();
         for alert in alerts {
-            let bin_start = utc(alert.bin_start());
+            let bin_start = alert.bin_start();
             if state.seen.contains_key(&alert.alert_id) {
                 summary.repeated += 1;
                 continue;
             }
-            state.seen.insert(alert.alert_id.clone(), bin_start);
+            state.seen.insert(alert.alert_id.clone(), utc(bin_start));
             if let Some(period) = self.schedule.suppress {
-                if state.suppressed_until.get(&alert.src_ip_addr).is_some_and(|until| *until > bin_start) {
+                if state.suppressed_until.get(&alert.src_ip_addr).is_some_and(|until| *until > utc(bin_start)) {
                     summary.suppressed += 1;
                     continue;
                 }
-                state.suppressed_until.insert(alert.src_ip_addr.clone(), utc(alert.bin_start() + micros(period)));
+                state.suppressed_until.insert(alert.src_ip_addr.clone(), utc(bin_start + micros(period)));
             }
             fresh.push(alert);
         }
@@ -193,10 +193,7 @@ impl Watch {
         let mut params = self.params.clone();
         params.range = TimeRange { from: Some(from), to: Some(to) };
         let ctx = engine::open(&self.lake, &self.engine).await?;
-        let detection = match crate::detect::detect(&ctx, &self.query, &params).await {
-            Ok(d) => d,
-            Err(e) => return Err(engine::explain(&self.lake, e).await),
-        };
+        let detection = engine::explained(&self.lake, crate::detect::detect(&ctx, &self.query, &params).await).await?;
         Alert::from_result(&detection.alerts, &self.query.name)
     }
 
