@@ -25,20 +25,39 @@ WITH events AS (
     FROM im_network_session
     WHERE SrcIsExternal
 ),
--- Pass 1: the exact number of distinct destination ports per source and bin.
--- Only scanners survive it, so the evidence below is built for them alone.
-scanners AS (
-    SELECT SrcIpAddr, BinStart, count(DISTINCT DstPortNumber) AS AttemptedPortsCount
+-- Pass 0: a source can only pass the threshold in a bin if it has more than
+-- $threshold events with a port in the whole range. Nearly every source of
+-- a busy network has a handful of events, so this cheap count per source
+-- (rather than per source and bin) leaves few candidates. Exact: it only
+-- drops sources that cannot alert.
+candidates AS (
+    SELECT SrcIpAddr
     FROM events
-    GROUP BY SrcIpAddr, BinStart
-    HAVING count(DISTINCT DstPortNumber) > $threshold
+    GROUP BY SrcIpAddr
+    HAVING count(DstPortNumber) > $threshold
 ),
--- Pass 2: the events of those scanners in those bins. The scanners are the
--- join's build side (few rows, held in memory); the events stream past them.
+-- Pass 1: the exact number of distinct destination ports per candidate
+-- source and bin. Only scanners survive it, so the evidence below is built
+-- for them alone.
+scanners AS (
+    SELECT e.SrcIpAddr, e.BinStart, count(DISTINCT e.DstPortNumber) AS AttemptedPortsCount
+    FROM candidates c
+    JOIN events e ON e.SrcIpAddr = c.SrcIpAddr
+    GROUP BY e.SrcIpAddr, e.BinStart
+    HAVING count(DISTINCT e.DstPortNumber) > $threshold
+),
+-- Pass 2: the events of those scanners in those bins. The small side of
+-- each join (candidates, scanners) comes first: it is the hash join's
+-- in-memory build side, and the engine pushes its keys into the scan of the
+-- events as a filter, so only their rows are decoded whole.
 evidence AS (
     SELECT e.*, s.AttemptedPortsCount
     FROM scanners s
-    JOIN events e ON e.SrcIpAddr = s.SrcIpAddr AND e.BinStart = s.BinStart
+    -- The same as `e.BinStart = s.BinStart`, written as a time range so that
+    -- the filter pushed into the scan tests the source alone and the bin of
+    -- an event is computed only for the scanners' events.
+    JOIN events e ON e.SrcIpAddr = s.SrcIpAddr
+        AND e.TimeGenerated >= s.BinStart AND e.TimeGenerated < s.BinStart + CAST($bin AS INTERVAL)
 )
 SELECT
     SrcIpAddr,

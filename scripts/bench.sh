@@ -24,12 +24,12 @@ RESULTS="$WORK/results.md"
 
 echo "== building release" >&2
 cargo build --release --quiet
-if [ ! -x "$WORK/venv/bin/python" ]; then
-    python3 -m venv "$WORK/venv"
-    "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check 'duckdb==2.0.*'
-fi
+[ -x "$WORK/venv/bin/python" ] || python3 -m venv "$WORK/venv"
 PY="$WORK/venv/bin/python"
+"$PY" -c 'import duckdb, polars' 2>/dev/null ||
+    "$WORK/venv/bin/pip" install --quiet --disable-pip-version-check 'duckdb==2.0.*' 'polars==2.1.*'
 DUCKDB_VERSION=$("$PY" -c 'import duckdb; print(duckdb.__version__)')
+POLARS_VERSION=$("$PY" -c 'import polars; print(polars.__version__)')
 
 # run NAME CMD... : runs CMD $RUNS times; records median wall seconds and peak RSS (MiB).
 declare -A MEDIAN PEAK ALERTS
@@ -48,11 +48,11 @@ run() {
 }
 
 lake() {  # lake DIR ROWS DAYS : generate once
-    # The marker names the lake layout too (v2: external sources clustered first).
-    if [ ! -f "$1/.done-$2-$3-v2" ]; then
+    # The marker names the lake layout too (v3: external sources clustered first, no dictionary for near-unique columns).
+    if [ ! -f "$1/.done-$2-$3-v3" ]; then
         rm -rf "$1"
         "$BIN" -q generate --lake "$1" --rows "$2" --days "$3" > /dev/null
-        touch "$1/.done-$2-$3-v2"
+        touch "$1/.done-$2-$3-v3"
     fi
 }
 
@@ -62,15 +62,17 @@ lake "$RULE" "$ROWS" "$DAYS"
 LAKE_MIB=$(du -sm "$RULE/network_session" | cut -f1)
 for profile in default sentinel; do
     run "scanlake-$profile" "$BIN" -q detect --lake "$RULE" --profile "$profile" --format csv --output "$WORK/scanlake-$profile.csv"
-    run "duckdb-$profile" "$PY" scripts/duckdb_rule.py "$RULE" "$profile" "$WORK/duckdb-$profile.csv"
-    # Same alerts: source, bin, exact count and the lowest 100 ports.
-    "$PY" - "$WORK/scanlake-$profile.csv" "$WORK/duckdb-$profile.csv" <<'PYEOF' || { echo "scanlake and DuckDB disagree on the $profile alerts" >&2; exit 1; }
+    for engine in duckdb polars; do
+        run "$engine-$profile" "$PY" "scripts/${engine}_rule.py" "$RULE" "$profile" "$WORK/$engine-$profile.csv"
+        # Same alerts: source, bin, exact count and the lowest 100 ports.
+        "$PY" - "$WORK/scanlake-$profile.csv" "$WORK/$engine-$profile.csv" <<'PYEOF' || { echo "scanlake and $engine disagree on the $profile alerts" >&2; exit 1; }
 import csv, json, sys
 def alerts(path):
     return [(r["SrcIpAddr"], r["TimeGenerated"], int(r["AttemptedPortsCount"]), json.loads(r["AttemptedPorts"])) for r in csv.DictReader(open(path))]
 a, b = alerts(sys.argv[1]), alerts(sys.argv[2])
 sys.exit(0 if a == b and a else 1)
 PYEOF
+    done
     ALERTS[$profile]=$(($(wc -l < "$WORK/scanlake-$profile.csv") - 1))
 done
 
@@ -119,14 +121,14 @@ fi
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mbs() { awk -v mb="$1" -v s="$2" 'BEGIN { printf "%.0f", mb / s }'; }
 {
-    echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; scanlake $(git rev-parse --short HEAD), DuckDB $DUCKDB_VERSION; $RUNS runs each, medians of whole-process wall time."
+    echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; scanlake $(git rev-parse --short HEAD), DuckDB $DUCKDB_VERSION, Polars $POLARS_VERSION; $RUNS runs each, medians of whole-process wall time."
     echo
-    echo "| what | scanlake s | DuckDB s | DuckDB / scanlake | scanlake peak MiB | DuckDB peak MiB |"
-    echo "|---|---|---|---|---|---|"
+    echo "| what | scanlake s | DuckDB s | Polars s | DuckDB / scanlake | Polars / scanlake | peak MiB: scanlake, DuckDB, Polars |"
+    echo "|---|---|---|---|---|---|---|"
     for profile in default sentinel; do
-        echo "| rule, $profile profile, $ROWS rows / $DAYS days ($LAKE_MIB MiB), ${ALERTS[$profile]} alerts, same in both | ${MEDIAN[scanlake-$profile]} | ${MEDIAN[duckdb-$profile]} | $(ratio "${MEDIAN[duckdb-$profile]}" "${MEDIAN[scanlake-$profile]}") | ${PEAK[scanlake-$profile]} | ${PEAK[duckdb-$profile]} |"
+        echo "| rule, $profile profile, $ROWS rows / $DAYS days ($LAKE_MIB MiB), ${ALERTS[$profile]} alerts, same in all three | ${MEDIAN[scanlake-$profile]} | ${MEDIAN[duckdb-$profile]} | ${MEDIAN[polars-$profile]} | $(ratio "${MEDIAN[duckdb-$profile]}" "${MEDIAN[scanlake-$profile]}") | $(ratio "${MEDIAN[polars-$profile]}" "${MEDIAN[scanlake-$profile]}") | ${PEAK[scanlake-$profile]}, ${PEAK[duckdb-$profile]}, ${PEAK[polars-$profile]} |"
     done
-    echo "| ingest $ZEEK_LINES Zeek lines ($ZEEK_MB MB): scanlake $(mbs "$ZEEK_MB" "${MEDIAN[ingest-scanlake]}") MB/s, DuckDB $(mbs "$ZEEK_MB" "${MEDIAN[ingest-duckdb]}") MB/s | ${MEDIAN[ingest-scanlake]} | ${MEDIAN[ingest-duckdb]} | $(ratio "${MEDIAN[ingest-duckdb]}" "${MEDIAN[ingest-scanlake]}") | ${PEAK[ingest-scanlake]} | ${PEAK[ingest-duckdb]} |"
+    echo "| ingest $ZEEK_LINES Zeek lines ($ZEEK_MB MB): scanlake $(mbs "$ZEEK_MB" "${MEDIAN[ingest-scanlake]}") MB/s, DuckDB $(mbs "$ZEEK_MB" "${MEDIAN[ingest-duckdb]}") MB/s | ${MEDIAN[ingest-scanlake]} | ${MEDIAN[ingest-duckdb]} | | $(ratio "${MEDIAN[ingest-duckdb]}" "${MEDIAN[ingest-scanlake]}") | | ${PEAK[ingest-scanlake]}, ${PEAK[ingest-duckdb]} |"
     echo
     echo "| one-day hunt | 7-day lake s | 365-day lake s | 365 / 7 |"
     echo "|---|---|---|---|"

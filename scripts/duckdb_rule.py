@@ -3,10 +3,15 @@
 
 usage: duckdb_rule.py LAKE PROFILE OUT.csv [FROM TO]
 
-The best formulation found for DuckDB: the precomputed flag column instead of
-parsing addresses, the exact distinct count first, and the evidence lists only
-for the (source, bin) groups that pass the threshold. Writes the alerts as CSV
-(SrcIpAddr, TimeGenerated, AttemptedPortsCount, AttemptedPorts) for comparison.
+The best formulation found for DuckDB (the same as scanlake's): the
+precomputed flag column instead of parsing addresses; the sources with more
+than 50 port events in the range as candidates (a cheap count per source,
+exact: no other source can alert); the exact distinct count per (source,
+bin) for those; the evidence lists only for the groups over the threshold.
+Tried and slower or equal: without the candidates (1.6x slower), the
+evidence joined on a time range, one aggregation of everything over the
+candidates' events. Writes the alerts as CSV (SrcIpAddr, TimeGenerated,
+AttemptedPortsCount, AttemptedPorts) for comparison.
 """
 import sys
 
@@ -26,16 +31,20 @@ WITH e AS (
            DstIpAddr, EventCount, EventVendor || '/' || EventProduct AS r
     FROM read_parquet('{lake}/network_session/*/*.parquet', hive_partitioning = true)
     WHERE {flag} {time_filter}
+), c AS (
+    SELECT SrcIpAddr FROM e GROUP BY SrcIpAddr HAVING count(DstPortNumber) > 50
+), ce AS (
+    SELECT * FROM e SEMI JOIN c USING (SrcIpAddr)
 ), s AS (
     SELECT SrcIpAddr, b, count(DISTINCT DstPortNumber) AS n
-    FROM e GROUP BY SrcIpAddr, b HAVING count(DISTINCT DstPortNumber) > 50
+    FROM ce GROUP BY SrcIpAddr, b HAVING count(DISTINCT DstPortNumber) > 50
 )
 SELECT e.SrcIpAddr, strftime(e.b, '%Y-%m-%dT%H:%M:%SZ') AS TimeGenerated, s.n AS AttemptedPortsCount,
        list_sort(list_distinct(list(e.DstPortNumber)))[1:100] AS AttemptedPorts,
        list_sort(list_distinct(list(e.r)))[1:20] AS ReportedBy,
        min(e.TimeGenerated) AS FirstSeen, max(e.TimeGenerated) AS LastSeen,
        sum(coalesce(e.EventCount, 1)) AS EventCount, count(DISTINCT e.DstIpAddr) AS DistinctTargets
-FROM e JOIN s USING (SrcIpAddr, b)
+FROM ce e JOIN s USING (SrcIpAddr, b)
 GROUP BY e.SrcIpAddr, e.b, s.n
 ORDER BY e.b, e.SrcIpAddr
 """

@@ -55,11 +55,7 @@ fn from_ip(ip: IpAddr, kusto_ipv4: bool) -> ParsedAddress {
 pub fn parse_canonical(text: &str) -> (Cow<'_, str>, ParsedAddress) {
     let trimmed = text.trim();
     match trimmed.parse::<IpAddr>() {
-        Ok(ip) => {
-            let canon = ip.to_string();
-            let shown = if canon == text { Cow::Borrowed(text) } else { Cow::Owned(canon) };
-            (shown, from_ip(ip, matches!(ip, IpAddr::V4(_))))
-        }
+        Ok(ip) => (shown(text, trimmed, ip), from_ip(ip, matches!(ip, IpAddr::V4(_)))),
         // Not an address, or Kusto's `a.b.c.d/prefix` form, kept as written.
         Err(_) => (Cow::Borrowed(trimmed), parse(trimmed)),
     }
@@ -71,12 +67,21 @@ pub fn parse_canonical(text: &str) -> (Cow<'_, str>, ParsedAddress) {
 pub fn canonical(text: &str) -> Cow<'_, str> {
     let trimmed = text.trim();
     match trimmed.parse::<IpAddr>() {
-        Ok(ip) => {
-            let canon = ip.to_string();
-            if canon == text { Cow::Borrowed(text) } else { Cow::Owned(canon) }
-        }
+        Ok(ip) => shown(text, trimmed, ip),
         Err(_) => Cow::Borrowed(trimmed),
     }
+}
+
+/// The canonical text of `ip`, parsed from `trimmed` (`text` trimmed),
+/// borrowing `text` when it is canonical already. A dotted quad that parsed
+/// is (the parser takes no leading zeros or other forms), so only IPv6 is
+/// written out again to compare.
+fn shown<'t>(text: &'t str, trimmed: &str, ip: IpAddr) -> Cow<'t, str> {
+    if ip.is_ipv4() && trimmed.len() == text.len() {
+        return Cow::Borrowed(text);
+    }
+    let canon = ip.to_string();
+    if canon == text { Cow::Borrowed(text) } else { Cow::Owned(canon) }
 }
 
 /// `ipv4_is_private` of Kusto: 10/8, 172.16/12, 192.168/16.
@@ -124,6 +129,34 @@ mod tests {
 
     fn sentinel(text: &str) -> bool {
         is_external_sentinel(text, &parse(text))
+    }
+
+    #[test]
+    fn canonical_text_is_what_the_parsed_address_prints() {
+        for text in [
+            "1.2.3.4",
+            "0.0.0.0",
+            "255.255.255.255",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1.2.3",
+            "1.2.3.4.5",
+            " 1.2.3.4",
+            "1.2.3.4 ",
+            "::ffff:1.2.3.4",
+            "2001:DB8::1",
+            "2001:db8:0:0:0:0:0:1",
+            "::1",
+            "host",
+            "",
+        ] {
+            let expected = match text.trim().parse::<IpAddr>() {
+                Ok(ip) => ip.to_string(),
+                Err(_) => text.trim().to_string(),
+            };
+            assert_eq!(canonical(text), expected, "{text:?}");
+            assert_eq!(parse_canonical(text).0, expected, "{text:?}");
+        }
     }
 
     #[test]

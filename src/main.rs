@@ -36,7 +36,10 @@ fn main() -> ExitCode {
         .with_target(false);
     tracing_subscriber::registry().with(format.with_filter(filter)).init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Query plans are walked recursively (Ballista decodes them from
+    // protobuf on the scheduler and executors): deep plans need more than
+    // tokio's default 2 MiB per worker thread, in debug builds above all.
+    let runtime = match tokio::runtime::Builder::new_multi_thread().thread_stack_size(16 << 20).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -54,6 +54,7 @@ pub async fn detect(ctx: &SessionContext, query: &RuleQuery, params: &RuleParams
     // A session may run the rule more than once (reports run both profiles).
     ctx.deregister_table(scope::VIEW)?;
     ctx.register_table(scope::VIEW, view.into_view())?;
+    crate::engine::session::tune_for_rule(ctx);
     let alerts = run_sql(ctx, &query.name, &query.sql, Some(bind(params)?)).await?;
     Ok(Detection { alerts, exclusions: exclusions.into_iter().map(|e| e.label).zip(removed).collect() })
 }

@@ -37,6 +37,15 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
         // side (the scanners) first, as the hash join's in-memory build side,
         // which cannot spill; statistics could otherwise pick the events.
         .set_bool("datafusion.optimizer.join_reordering", false);
+    // Filters evaluated while decoding (the external-source flag, and the
+    // keys the joins of the rule push into the scans) mean other columns are
+    // decoded only for rows that pass. Locally that is faster; on object
+    // storage it turns one read of a column chunk into several smaller
+    // requests, so there it stays off. A DATAFUSION_ variable decides if set.
+    let config = match env_sets("datafusion.execution.parquet.pushdown_filters") {
+        true => config,
+        false => config.set_bool("datafusion.execution.parquet.pushdown_filters", lake.store_url.scheme() == "file"),
+    };
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(bytes) = options.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
@@ -56,6 +65,32 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
     ctx.register_object_store(&lake.store_url, lake.store.clone());
     register_lake(&ctx, lake)?;
     Ok(ctx)
+}
+
+/// Whether a `DATAFUSION_*` environment variable sets `key`; it then wins over scanlake's choice.
+fn env_sets(key: &str) -> bool {
+    std::env::var_os(key.replace('.', "_").to_uppercase()).is_some()
+}
+
+/// Settings that suit the rule's plan, for the session that runs it (unless
+/// a `DATAFUSION_*` variable sets them):
+/// - its joins have a small build side (candidate sources, scanners), so one
+///   shared hash table beats one per partition, and the filter it pushes
+///   into the scan of the events is a single lookup rather than one per
+///   partition behind a hash of each row;
+/// - when most sources are seen a few times only, a partial aggregation per
+///   partition merges too little to pay for itself: it is skipped unless it
+///   at least halves the rows (DataFusion's default: a fifth).
+pub fn tune_for_rule(ctx: &SessionContext) {
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    let options = state.config_mut().options_mut();
+    if !env_sets("datafusion.optimizer.repartition_joins") {
+        options.optimizer.repartition_joins = false;
+    }
+    if !env_sets("datafusion.execution.skip_partial_aggregation_probe_ratio_threshold") {
+        options.execution.skip_partial_aggregation_probe_ratio_threshold = 0.5;
+    }
 }
 
 /// Registers the lake's event table: hive partitions `EventDate=YYYY-MM-DD`,

@@ -87,6 +87,17 @@ fn event_result(state: Option<&str>) -> &'static str {
     }
 }
 
+/// `tcp` → `TCP`, without allocating for the usual protocols.
+fn upper_case(text: Cow<'_, str>) -> Cow<'_, str> {
+    match text.as_ref() {
+        "tcp" => Cow::Borrowed("TCP"),
+        "udp" => Cow::Borrowed("UDP"),
+        "icmp" => Cow::Borrowed("ICMP"),
+        t if !t.bytes().any(|b| b.is_ascii_lowercase()) => text,
+        t => Cow::Owned(t.to_ascii_uppercase()),
+    }
+}
+
 fn parse_ts(text: &str) -> Result<Micros, String> {
     let micros = match parse_epoch_seconds(text.trim()) {
         Some(m) => m,
@@ -133,7 +144,7 @@ fn conn_row(conn: Conn<'_>) -> Mapped<'_> {
         dst_port_number: port("id.resp_p", &conn.resp_p)?,
         src_ip_addr: Some(src),
         dst_ip_addr: conn.resp_h,
-        network_protocol: conn.proto.map(|p| Cow::Owned(p.to_ascii_uppercase())),
+        network_protocol: conn.proto.map(upper_case),
         network_direction: Some(Cow::Borrowed(direction)),
         network_application_protocol: conn.service,
         src_bytes: count("orig_bytes", &conn.orig_bytes)?,
@@ -188,11 +199,37 @@ fn unescape(text: &str) -> Vec<u8> {
     out
 }
 
-fn split<'l>(line: &'l str, separator: &[u8]) -> Vec<&'l str> {
-    match std::str::from_utf8(separator) {
-        Ok(sep) if !sep.is_empty() => line.split(sep).collect(),
-        _ => vec![line],
+/// Hands each field of `line` to `each`, in order.
+fn split_each<'l>(line: &'l str, separator: &[u8], mut each: impl FnMut(&'l str)) {
+    match (separator, std::str::from_utf8(separator)) {
+        // An ASCII separator (Zeek's tab): cut at each byte memchr finds.
+        (&[byte], _) if byte.is_ascii() => {
+            let mut start = 0;
+            for end in memchr::memchr_iter(byte, line.as_bytes()) {
+                each(&line[start..end]);
+                start = end + 1;
+            }
+            each(&line[start..]);
+        }
+        (_, Ok(sep)) if !sep.is_empty() => line.split(sep).for_each(each),
+        _ => each(line),
     }
+}
+
+fn split<'l>(line: &'l str, separator: &[u8]) -> Vec<&'l str> {
+    let mut fields = Vec::new();
+    split_each(line, separator, |field| fields.push(field));
+    fields
+}
+
+/// The byte ranges of `line`'s fields into `spans` (reused from line to line: no allocation).
+fn field_spans(line: &str, separator: &[u8], spans: &mut Vec<std::ops::Range<usize>>) {
+    spans.clear();
+    let base = line.as_ptr() as usize;
+    split_each(line, separator, |field| {
+        let start = field.as_ptr() as usize - base;
+        spans.push(start..start + field.len());
+    });
 }
 
 impl Header {
@@ -241,6 +278,8 @@ impl Header {
 pub fn read_tsv(reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
     sink.counts.format = "zeek-tsv";
     let mut header = Header::default();
+    // Where each field of a data line is; kept from line to line.
+    let mut spans = Vec::new();
     text_lines(reader, sink, false, |line_no, line, raw, sink| {
         if line.starts_with('#') {
             if let Err(reason) = header.directive(line) {
@@ -252,11 +291,11 @@ pub fn read_tsv(reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
             (_, Some(path)) if path != "conn" => Ok(Record::Skip(Cow::Owned(format!("zeek {path} log, not conn")))),
             (None, _) => Err("data line before a #fields header".to_string()),
             (Some(index), _) => {
-                let values = split(line, &header.separator);
-                if values.len() != header.columns {
-                    Err(format!("expected {} fields, found {}", header.columns, values.len()))
+                field_spans(line, &header.separator, &mut spans);
+                if spans.len() != header.columns {
+                    Err(format!("expected {} fields, found {}", header.columns, spans.len()))
                 } else {
-                    conn_row(Conn::from_values(|i| index[i].and_then(|at| header.value(values[at]))))
+                    conn_row(Conn::from_values(|i| index[i].and_then(|at| header.value(&line[spans[at].clone()]))))
                 }
             }
         };

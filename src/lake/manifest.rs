@@ -78,8 +78,8 @@ pub fn file_stem(fingerprint: &str, generation: u32, settings: &str) -> String {
 /// The fingerprint of a local file's content.
 pub fn fingerprint_file(path: &std::path::Path) -> Result<String> {
     let mut hasher = blake3::Hasher::new();
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    hasher.update_reader(file).map_err(|e| Error::io(path, e))?;
+    // Memory-mapped and hashed on every core: a gigabyte takes a fraction of a second.
+    hasher.update_mmap_rayon(path).map_err(|e| Error::io(path, e))?;
     Ok(hasher.finalize().to_hex().to_string())
 }
 

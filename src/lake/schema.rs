@@ -158,19 +158,7 @@ pub struct SessionBatchBuilder {
 
 impl Default for SessionBatchBuilder {
     fn default() -> Self {
-        let ts = || TimestampMicrosecondBuilder::new().with_timezone("UTC");
-        Self {
-            times: [ts(), ts(), ts()],
-            event_count: Int32Builder::new(),
-            text: (0..TEXT_COLUMNS).map(|_| StringBuilder::new()).collect(),
-            ports: [Int32Builder::new(), Int32Builder::new()],
-            counters: std::array::from_fn(|_| Int64Builder::new()),
-            src_v4: UInt32Builder::new(),
-            src_v6: [UInt64Builder::new(), UInt64Builder::new()],
-            src_external: BooleanBuilder::new(),
-            src_external_sentinel: BooleanBuilder::new(),
-            len: 0,
-        }
+        Self::with_capacity(0, &[0; TEXT_COLUMNS])
     }
 }
 
@@ -178,6 +166,25 @@ impl Default for SessionBatchBuilder {
 const TEXT_COLUMNS: usize = 17;
 
 impl SessionBatchBuilder {
+    /// A builder with room for `rows` rows and `text_bytes[i]` bytes of
+    /// text in the i-th text column, so that it never grows (growing copies
+    /// the columns and makes the kernel clear fresh pages, again per batch).
+    fn with_capacity(rows: usize, text_bytes: &[usize; TEXT_COLUMNS]) -> Self {
+        let ts = || TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
+        Self {
+            times: [ts(), ts(), ts()],
+            event_count: Int32Builder::with_capacity(rows),
+            text: text_bytes.iter().map(|bytes| StringBuilder::with_capacity(rows, *bytes)).collect(),
+            ports: std::array::from_fn(|_| Int32Builder::with_capacity(rows)),
+            counters: std::array::from_fn(|_| Int64Builder::with_capacity(rows)),
+            src_v4: UInt32Builder::with_capacity(rows),
+            src_v6: std::array::from_fn(|_| UInt64Builder::with_capacity(rows)),
+            src_external: BooleanBuilder::with_capacity(rows),
+            src_external_sentinel: BooleanBuilder::with_capacity(rows),
+            len: 0,
+        }
+    }
+
     /// Number of rows appended since the last [`finish`](Self::finish).
     pub fn len(&self) -> usize {
         self.len
@@ -244,8 +251,16 @@ impl SessionBatchBuilder {
         self.len += 1;
     }
 
-    /// Builds a batch of the rows appended so far and resets the builder.
+    /// Builds a batch of the rows appended so far and resets the builder,
+    /// with room for a batch like this one (the next is likely the same size).
     pub fn finish(&mut self) -> RecordBatch {
+        let text_bytes: [usize; TEXT_COLUMNS] = std::array::from_fn(|i| self.text[i].values_slice().len());
+        let next = Self::with_capacity(self.len, &text_bytes);
+        let mut done = std::mem::replace(self, next);
+        done.build()
+    }
+
+    fn build(&mut self) -> RecordBatch {
         let mut text = self.text.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef);
         let mut next_text = || text.next().expect("TEXT_COLUMNS text builders");
         let [t0, t1, t2] = &mut self.times;
@@ -283,7 +298,6 @@ impl SessionBatchBuilder {
             Arc::new(self.src_external.finish()),
             Arc::new(self.src_external_sentinel.finish()),
         ];
-        self.len = 0;
         RecordBatch::try_new(file_schema(), columns).expect("builder columns match the lake schema")
     }
 }

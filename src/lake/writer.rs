@@ -5,14 +5,17 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use arrow::array::{Int64Array, RecordBatch, TimestampMicrosecondArray};
-use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take_record_batch};
+use arrow::array::{Array, BooleanArray, RecordBatch, TimestampMicrosecondArray, UInt32Array};
+use arrow::compute::take_record_batch;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::compute_leaves;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::lake::location::LakeLocation;
@@ -90,8 +93,25 @@ impl PartitionWriter {
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 "scanlake.schema_version".to_string(),
                 SCHEMA_VERSION.to_string(),
-            )]))
-            .build();
+            )]));
+        // Times, counters and the numeric address columns are nearly unique
+        // per row: a dictionary would fill up and be dropped in every row
+        // group, after hashing each value. They are written plain.
+        let props = [
+            "TimeGenerated",
+            "EventStartTime",
+            "EventEndTime",
+            "SrcBytes",
+            "DstBytes",
+            "SrcPackets",
+            "DstPackets",
+            "SrcIpV4",
+            "SrcIpV6Hi",
+            "SrcIpV6Lo",
+        ]
+        .into_iter()
+        .fold(props, |props, column| props.set_column_dictionary_enabled(ColumnPath::from(column), false))
+        .build();
         Self {
             store: lake.store.clone(),
             table: lake.table_path(),
@@ -139,24 +159,24 @@ impl PartitionWriter {
             .as_any()
             .downcast_ref::<TimestampMicrosecondArray>()
             .ok_or_else(not_a_timestamp)?;
-        let days: Int64Array = times.iter().map(|t| t.map(utc_day)).collect();
-        let flag = |name: &str| -> Result<SortColumn> {
-            let (index, _) = batch
-                .schema()
-                .column_with_name(name)
-                .ok_or_else(|| Error::Lake { lake: "lake schema".into(), reason: format!("no {name} column") })?;
-            let options = SortOptions { descending: true, nulls_first: false };
-            Ok(SortColumn { values: batch.column(index).clone(), options: Some(options) })
+        let flag = |name: &str| -> Result<&BooleanArray> {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+                .ok_or_else(|| Error::Lake { lake: "lake schema".into(), reason: format!("no boolean {name} column") })
         };
-        let order = lexsort_to_indices(
-            &[
-                SortColumn { values: Arc::new(days), options: None },
-                flag(EXTERNAL_SENTINEL)?,
-                flag(EXTERNAL)?,
-                SortColumn { values: batch.column(TIME_GENERATED_INDEX).clone(), options: None },
-            ],
-            None,
-        )?;
+        let (sentinel, external) = (flag(EXTERNAL_SENTINEL)?, flag(EXTERNAL)?);
+        // true first, then false, then null
+        let rank = |flags: &BooleanArray, i: usize| if flags.is_null(i) { 2u8 } else { u8::from(!flags.value(i)) };
+        let mut keys: Vec<(i64, u8, u8, i64, u32)> = (0..batch.num_rows())
+            .map(|i| {
+                let t = times.value(i);
+                (utc_day(t), rank(sentinel, i), rank(external, i), t, i as u32)
+            })
+            .collect();
+        // The row number last makes the order total: the same rows always give the same files.
+        keys.sort_unstable();
+        let order = UInt32Array::from_iter_values(keys.into_iter().map(|k| k.4));
         let sorted = take_record_batch(batch, &order)?;
         let times = sorted
             .column(TIME_GENERATED_INDEX)
@@ -175,9 +195,7 @@ impl PartitionWriter {
 
     async fn write_file(&mut self, date: &str, batch: &RecordBatch, name: Option<&str>) -> Result<()> {
         let mut buffer = Vec::with_capacity(batch.get_array_memory_size() / 4);
-        let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(self.props.clone()))?;
-        writer.write(batch)?;
-        writer.close()?;
+        encode(&mut buffer, batch, &self.props)?;
         let name = match name {
             Some(stem) => format!("part-{stem}.parquet"),
             None => format!("part-{}.parquet", uuid::Uuid::now_v7()),
@@ -213,6 +231,44 @@ impl PartitionWriter {
         self.partitions.insert(date.to_string());
         Ok(())
     }
+}
+
+/// Encodes `batch` as Parquet into `buffer`, row group by row group, the
+/// columns of each row group on every core (rayon's pool) while the
+/// producer goes on parsing.
+fn encode(buffer: &mut Vec<u8>, batch: &RecordBatch, props: &WriterProperties) -> Result<()> {
+    // ArrowWriter sets up the file (the Arrow schema goes into its metadata); the row groups are ours.
+    let (mut file, factory) =
+        ArrowWriter::try_new(buffer, batch.schema(), Some(props.clone()))?.into_serialized_writer()?;
+    let fields = batch.schema().fields().clone();
+    let mut start = 0;
+    for index in 0.. {
+        if start >= batch.num_rows() {
+            break;
+        }
+        let rows = batch.slice(start, ROW_GROUP_ROWS.min(batch.num_rows() - start));
+        start += rows.num_rows();
+        let mut leaves = Vec::new();
+        for (field, column) in fields.iter().zip(rows.columns()) {
+            leaves.extend(compute_leaves(field, column)?);
+        }
+        let chunks = factory
+            .create_column_writers(index)?
+            .into_par_iter()
+            .zip(leaves)
+            .map(|(mut writer, leaf)| {
+                writer.write(&leaf)?;
+                writer.close()
+            })
+            .collect::<parquet::errors::Result<Vec<_>>>()?;
+        let mut row_group = file.next_row_group()?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
+    }
+    file.close()?;
+    Ok(())
 }
 
 /// Runs `produce` on a blocking thread, writing every batch it sends into
