@@ -241,13 +241,8 @@ fn encode(buffer: &mut Vec<u8>, batch: &RecordBatch, props: &WriterProperties) -
     let (mut file, factory) =
         ArrowWriter::try_new(buffer, batch.schema(), Some(props.clone()))?.into_serialized_writer()?;
     let fields = batch.schema().fields().clone();
-    let mut start = 0;
-    for index in 0.. {
-        if start >= batch.num_rows() {
-            break;
-        }
+    for (index, start) in (0..batch.num_rows()).step_by(ROW_GROUP_ROWS).enumerate() {
         let rows = batch.slice(start, ROW_GROUP_ROWS.min(batch.num_rows() - start));
-        start += rows.num_rows();
         let mut leaves = Vec::new();
         for (field, column) in fields.iter().zip(rows.columns()) {
             leaves.extend(compute_leaves(field, column)?);
