@@ -42,10 +42,8 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
     // decoded only for rows that pass. Locally that is faster; on object
     // storage it turns one read of a column chunk into several smaller
     // requests, so there it stays off. A DATAFUSION_ variable decides if set.
-    let config = match env_sets("datafusion.execution.parquet.pushdown_filters") {
-        true => config,
-        false => config.set_bool("datafusion.execution.parquet.pushdown_filters", lake.store_url.scheme() == "file"),
-    };
+    let pushdown = "datafusion.execution.parquet.pushdown_filters";
+    let config = if env_sets(pushdown) { config } else { config.set_bool(pushdown, lake.store_url.scheme() == "file") };
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(bytes) = options.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));

@@ -26,15 +26,16 @@ use crate::time::{utc_date, utc_day};
 /// Rows per Parquet data page: small enough for page-index pruning by time.
 const PAGE_ROWS: usize = 16 * 1024;
 
-fn index_of(column: &str) -> i32 {
-    crate::lake::schema::file_schema().index_of(column).map_or(-1, |i| i as i32)
-}
 /// Rows per row group.
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 /// Files larger than this are uploaded in parts of this size.
 const MULTIPART_BYTES: usize = 32 * 1024 * 1024;
 
-/// Writes event batches into a lake's partitions.
+/// The position of `column` in the lake's file schema, for Parquet's `sorting_columns`.
+fn index_of(column: &str) -> i32 {
+    crate::lake::schema::file_schema().index_of(column).map_or(-1, |i| i as i32)
+}
+
 /// What a producer hands the writer.
 #[derive(Debug)]
 pub enum Message {
@@ -57,6 +58,7 @@ pub enum Message {
     },
 }
 
+/// Writes event batches into a lake's partitions.
 pub struct PartitionWriter {
     store: Arc<dyn ObjectStore>,
     table: Path,
@@ -84,7 +86,6 @@ impl PartitionWriter {
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_data_page_row_count_limit(PAGE_ROWS)
             .set_write_batch_size(PAGE_ROWS.min(8 * 1024))
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_sorting_columns(Some(vec![
                 SortingColumn { column_idx: index_of(EXTERNAL_SENTINEL), descending: true, nulls_first: false },
                 SortingColumn { column_idx: index_of(EXTERNAL), descending: true, nulls_first: false },
