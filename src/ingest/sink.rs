@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::ingest::values::{Mapped, Record};
 use crate::lake::schema::{SessionBatchBuilder, SessionRow};
 use crate::lake::writer::Message;
+use arrow::array::RecordBatch;
 
 /// How many rejected lines are printed to stderr before only counting.
 const SHOWN_REJECTS: u64 = 20;
@@ -49,6 +50,16 @@ pub struct Rejects {
     file: Option<(PathBuf, BufWriter<File>)>,
     /// Rejected lines so far, across inputs.
     pub total: u64,
+    /// For a part of an input parsed on another thread: the rejections, kept
+    /// for the input's own report (in order, with the right line numbers).
+    kept: Option<Vec<Rejected>>,
+}
+
+/// One rejected record of a [`Part`].
+struct Rejected {
+    line: u64,
+    reason: String,
+    raw: Vec<u8>,
 }
 
 impl Rejects {
@@ -61,10 +72,14 @@ impl Rejects {
             }
             None => None,
         };
-        Ok(Self { file, total: 0 })
+        Ok(Self { file, total: 0, kept: None })
     }
 
     fn record(&mut self, input: &str, unit: &str, line: u64, reason: &str, raw: &[u8]) -> Result<()> {
+        if let Some(kept) = &mut self.kept {
+            kept.push(Rejected { line, reason: reason.to_string(), raw: raw.to_vec() });
+            return Ok(());
+        }
         self.total += 1;
         if self.total <= SHOWN_REJECTS {
             if unit == "line" {
@@ -99,6 +114,17 @@ impl Rejects {
     }
 }
 
+/// What a part of an input, parsed on another thread, produced: rows,
+/// counts and rejections, with line numbers counted from the part's start.
+pub struct Part {
+    /// The number of lines in the part.
+    pub lines: u64,
+    counts: InputCounts,
+    /// The rows (one batch, or none).
+    pub rows: Vec<RecordBatch>,
+    rejected: Vec<Rejected>,
+}
+
 /// The destination of one input's records.
 pub struct Sink<'r> {
     /// The input being read, for messages.
@@ -108,8 +134,12 @@ pub struct Sink<'r> {
     /// This input's counts.
     pub counts: InputCounts,
     builder: SessionBatchBuilder,
+    /// Rows taken from parts parsed elsewhere, in input order, before the builder's.
+    pieces: Vec<RecordBatch>,
+    piece_rows: usize,
     batch_rows: usize,
-    batches: &'r Sender<Message>,
+    /// None for a part's sink: its rows are kept, not sent.
+    batches: Option<&'r Sender<Message>>,
     rejects: &'r mut Rejects,
     /// Stem of the file names (see `lake::manifest::file_stem`); batches are numbered after it.
     stem: Option<String>,
@@ -124,8 +154,10 @@ impl<'r> Sink<'r> {
             unit: "line",
             counts: InputCounts::default(),
             builder: SessionBatchBuilder::default(),
+            pieces: Vec::new(),
+            piece_rows: 0,
             batch_rows: batch_rows.max(1),
-            batches,
+            batches: Some(batches),
             rejects,
             stem: None,
             sent: 0,
@@ -143,7 +175,7 @@ impl<'r> Sink<'r> {
     pub fn row(&mut self, row: &SessionRow<'_>) -> Result<()> {
         self.builder.append(row);
         self.counts.accepted += 1;
-        if self.builder.len() >= self.batch_rows {
+        if self.piece_rows + self.builder.len() >= self.batch_rows {
             self.flush()?;
         }
         Ok(())
@@ -157,20 +189,21 @@ impl<'r> Sink<'r> {
 
     /// Applies one record's outcome (`line` and `raw` for a rejection).
     pub fn take(&mut self, line: u64, raw: &[u8], mapped: Mapped<'_>) -> Result<()> {
-        match mapped {
+        // By reference: a row is large, and moving it costs a copy.
+        match &mapped {
             Ok(Record::Row(row)) => match row.oversized(MAX_VALUE_BYTES) {
                 Some((column, bytes)) => {
                     let reason = format!("{column}: {bytes} bytes, more than a value may have ({MAX_VALUE_BYTES})");
                     // The raw text, unless the caller left it out, is the row's own: too long to keep whole.
                     self.reject(line, &reason, &raw[..raw.len().min(1024)])
                 }
-                None => self.row(&row),
+                None => self.row(row),
             },
             Ok(Record::Skip(reason)) => {
-                self.skip(&reason);
+                self.skip(reason);
                 Ok(())
             }
-            Err(reason) => self.reject(line, &reason, raw),
+            Err(reason) => self.reject(line, reason, raw),
         }
     }
 
@@ -189,15 +222,77 @@ impl<'r> Sink<'r> {
 
     /// Hands the pending rows to the writer.
     pub fn flush(&mut self) -> Result<()> {
-        if self.builder.is_empty() {
-            return Ok(());
+        if !self.builder.is_empty() {
+            self.pieces.push(self.builder.finish());
         }
-        let batch = self.builder.finish();
+        let Some(batches) = self.batches.filter(|_| !self.pieces.is_empty()) else {
+            return Ok(());
+        };
+        let pieces = std::mem::take(&mut self.pieces);
+        self.piece_rows = 0;
         let name = self.stem.as_ref().map(|stem| format!("{stem}-{:05}", self.sent));
         self.sent += 1;
-        self.batches
-            .blocking_send(Message::Rows { batch, name })
+        batches
+            .blocking_send(Message::Rows { pieces, name })
             .map_err(|_| Error::Input { input: self.input.clone(), reason: "the lake writer stopped".into() })
+    }
+
+    /// Parses one part of `input` with `parse` (on any thread) into a
+    /// [`Part`], for [`absorb`](Self::absorb). `parse` returns the number of
+    /// lines the part has; its line numbers count from 1.
+    pub fn part(
+        input: &str,
+        builder: SessionBatchBuilder,
+        parse: impl FnOnce(&mut Sink<'_>) -> Result<u64>,
+    ) -> Result<Part> {
+        let mut rejects = Rejects { file: None, total: 0, kept: Some(Vec::new()) };
+        let mut sink = Sink {
+            input: input.to_string(),
+            unit: "line",
+            counts: InputCounts::default(),
+            builder,
+            pieces: Vec::new(),
+            piece_rows: 0,
+            batch_rows: usize::MAX,
+            batches: None,
+            rejects: &mut rejects,
+            stem: None,
+            sent: 0,
+        };
+        let lines = parse(&mut sink)?;
+        sink.flush()?;
+        let Sink { counts, pieces, .. } = sink;
+        Ok(Part { lines, counts, rows: pieces, rejected: rejects.kept.unwrap_or_default() })
+    }
+
+    /// Takes in a part parsed by [`part`](Self::part) whose first line is
+    /// line `first_line` of the input: its rows (cut where a file ends),
+    /// skips and rejections, as if this sink had read those lines.
+    pub fn absorb(&mut self, first_line: u64, part: Part) -> Result<()> {
+        for rejected in part.rejected {
+            self.reject(first_line - 1 + rejected.line, &rejected.reason, &rejected.raw)?;
+        }
+        for (reason, n) in part.counts.skipped {
+            *self.counts.skipped.entry(reason).or_default() += n;
+        }
+        self.counts.unknown_columns.extend(part.counts.unknown_columns);
+        for mut rows in part.rows {
+            // Files hold exactly `batch_rows` rows (the builder is empty between parts).
+            while self.piece_rows + rows.num_rows() >= self.batch_rows {
+                let fits = self.batch_rows - self.piece_rows;
+                self.counts.accepted += fits as u64;
+                self.pieces.push(rows.slice(0, fits));
+                self.piece_rows += fits;
+                self.flush()?;
+                rows = rows.slice(fits, rows.num_rows() - fits);
+            }
+            if rows.num_rows() > 0 {
+                self.counts.accepted += rows.num_rows() as u64;
+                self.piece_rows += rows.num_rows();
+                self.pieces.push(rows);
+            }
+        }
+        Ok(())
     }
 
     /// Flushes and returns this input's counts.

@@ -141,12 +141,7 @@ pub fn text_lines(
             return Ok(());
         }
         line += 1;
-        let raw = if trim {
-            buf.trim_ascii()
-        } else {
-            let raw = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            raw.strip_suffix(b"\r").unwrap_or(raw)
-        };
+        let raw = line_bytes(&buf, trim);
         if raw.is_empty() {
             continue;
         }
@@ -155,6 +150,33 @@ pub fn text_lines(
             Err(_) => sink.reject(line, "invalid UTF-8", raw)?,
         }
     }
+}
+
+/// A line without its ending; with `trim`, without surrounding white space.
+pub fn line_bytes(line: &[u8], trim: bool) -> &[u8] {
+    if trim {
+        line.trim_ascii()
+    } else {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        line.strip_suffix(b"\r").unwrap_or(line)
+    }
+}
+
+/// Hands each non-blank line of `bytes` to `each` (as [`line_bytes`]
+/// gives it), numbered from 1. Returns the number of lines, blank ones too.
+pub fn each_line(bytes: &[u8], trim: bool, mut each: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<u64> {
+    let mut line = 0;
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i + 1);
+        line += 1;
+        let raw = line_bytes(&bytes[start..end], trim);
+        if !raw.is_empty() {
+            each(line, raw)?;
+        }
+        start = end;
+    }
+    Ok(line)
 }
 
 /// Reads JSON lines: each non-blank line must be a JSON object, handed to

@@ -1,17 +1,20 @@
 //! Zeek `conn.log` (SPEC 3.2), as TSV with `#` headers and as JSON lines.
 
 use std::borrow::Cow;
-use std::io::BufRead;
+use std::collections::VecDeque;
+use std::io::{BufRead, Read};
+use std::sync::{Arc, mpsc};
 
 use serde_json::{Map, Value};
 
-use crate::error::Result;
-use crate::ingest::sink::Sink;
+use crate::error::{Error, Result};
+use crate::ingest::sink::{Part, Sink};
 use crate::ingest::values::{
-    Mapped, Record, json_lines, lookup, parse_bool, parse_count, parse_port, scalar, text_lines,
+    Mapped, Record, each_line, json_lines, line_bytes, lookup, parse_bool, parse_count, parse_port, scalar,
 };
-use crate::lake::schema::SessionRow;
+use crate::lake::schema::{SessionBatchBuilder, SessionRow};
 use crate::time::{Micros, check_range, parse_epoch_seconds, parse_timestamp};
+use arrow::array::RecordBatch;
 
 /// The conn fields scanlake maps, as text (`None` when unset or empty).
 #[derive(Debug, Default)]
@@ -156,6 +159,7 @@ fn conn_row(conn: Conn<'_>) -> Mapped<'_> {
 }
 
 /// The header state of a Zeek TSV stream; a new `#fields` line starts a new block.
+#[derive(Clone)]
 struct Header {
     separator: Vec<u8>,
     unset: String,
@@ -268,39 +272,180 @@ impl Header {
     }
 
     fn value<'l>(&self, raw: &'l str) -> Option<Cow<'l, str>> {
-        if raw == self.unset || raw == self.empty || raw.is_empty() { None } else { Some(Cow::Borrowed(raw)) }
+        // The first byte first: most values differ there, and a call to memcmp per field costs.
+        let is = |marker: &str| raw.len() == marker.len() && raw.as_bytes()[0] == marker.as_bytes()[0] && raw == marker;
+        if raw.is_empty() || is(&self.unset) || is(&self.empty) { None } else { Some(Cow::Borrowed(raw)) }
     }
 }
+
+/// Input bytes parsed as one part, side by side with the next ones.
+const PART_BYTES: usize = 4 << 20;
+/// Parts being parsed ahead of the one the sink takes next.
+const PARTS_AHEAD: usize = 8;
 
 /// Reads Zeek conn.log TSV: `#separator`, `#unset_field`, `#empty_field`,
 /// `#fields` (any order, extra columns), several header blocks in one
 /// stream (rotated files concatenated), `#close` lines.
-pub fn read_tsv(reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
+///
+/// The input is cut into parts of about [`PART_BYTES`] at line ends; header
+/// lines are applied here, in order, and the data lines between them are
+/// parsed on every core with the header in force. The sink takes the parts
+/// in input order, so rows, files and line numbers are what reading line by
+/// line gives.
+pub fn read_tsv(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
     sink.counts.format = "zeek-tsv";
-    let mut header = Header::default();
-    // Where each field of a data line is; kept from line to line.
-    let mut spans = Vec::new();
-    text_lines(reader, sink, false, |line_no, line, raw, sink| {
-        if line.starts_with('#') {
-            if let Err(reason) = header.directive(line) {
-                sink.reject(line_no, &reason, raw)?;
+    let mut header = Arc::new(Header::default());
+    let mut parts = Parts::default();
+    loop {
+        let (block, read_error) = read_block(&mut reader, PART_BYTES);
+        let block = Arc::new(block);
+        let directives = (block.first() == Some(&b'#'))
+            .then_some(0)
+            .into_iter()
+            .chain(memchr::memmem::find_iter(&block[..], b"\n#").map(|at| at + 1));
+        let mut start = 0;
+        for at in directives {
+            if at > start {
+                parts.parse(&sink.input, block.clone(), start..at, header.clone());
             }
-            return Ok(());
-        }
-        let mapped = match (&header.index, header.path.as_deref()) {
-            (_, Some(path)) if path != "conn" => Ok(Record::Skip(Cow::Owned(format!("zeek {path} log, not conn")))),
-            (None, _) => Err("data line before a #fields header".to_string()),
-            (Some(index), _) => {
-                field_spans(line, &header.separator, &mut spans);
-                if spans.len() != header.columns {
-                    Err(format!("expected {} fields, found {}", header.columns, spans.len()))
-                } else {
-                    conn_row(Conn::from_values(|i| index[i].and_then(|at| header.value(&line[spans[at].clone()]))))
+            let end = memchr::memchr(b'\n', &block[at..]).map_or(block.len(), |i| at + i + 1);
+            let raw = line_bytes(&block[at..end], false);
+            let header = Arc::make_mut(&mut header);
+            parts.ready(Sink::part(&sink.input, SessionBatchBuilder::default(), |sink| {
+                match std::str::from_utf8(raw) {
+                    Ok(line) => {
+                        if let Err(reason) = header.directive(line) {
+                            sink.reject(1, &reason, raw)?;
+                        }
+                    }
+                    Err(_) => sink.reject(1, "invalid UTF-8", raw)?,
                 }
+                Ok(1)
+            }));
+            start = end;
+        }
+        if start < block.len() {
+            parts.parse(&sink.input, block.clone(), start..block.len(), header.clone());
+        }
+        let last = read_error.is_some() || block.is_empty();
+        while parts.queue.len() > if last { 0 } else { PARTS_AHEAD } {
+            parts.absorb_next(sink)?;
+        }
+        if last {
+            return match read_error {
+                Some(e) => {
+                    Err(Error::Input { input: sink.input.clone(), reason: format!("line {}: {e}", parts.lines + 1) })
+                }
+                None => Ok(()),
+            };
+        }
+    }
+}
+
+/// Reads about `size` bytes of whole lines. A read error ends the block at
+/// the last whole line before it and is returned with it.
+fn read_block(reader: &mut impl BufRead, size: usize) -> (Vec<u8>, Option<std::io::Error>) {
+    let mut block = Vec::with_capacity(size + 64 * 1024);
+    let read = reader.by_ref().take(size as u64).read_to_end(&mut block).and_then(|_| match block.last() {
+        Some(&last) if last != b'\n' => reader.read_until(b'\n', &mut block).map(|_| ()),
+        _ => Ok(()),
+    });
+    match read {
+        Ok(()) => (block, None),
+        Err(e) => {
+            block.truncate(memchr::memrchr(b'\n', &block).map_or(0, |i| i + 1));
+            (block, Some(e))
+        }
+    }
+}
+
+/// Parts of a Zeek TSV input on their way to the sink, in input order.
+#[derive(Default)]
+struct Parts {
+    /// Each part as it will arrive, with its size in bytes.
+    queue: VecDeque<(mpsc::Receiver<Result<Part>>, usize)>,
+    /// Lines the sink has taken.
+    lines: u64,
+    /// The rows of a part taken and its size in bytes: new parts' builders
+    /// are sized from it (growing a builder copies it).
+    like: Option<(RecordBatch, usize)>,
+}
+
+impl Parts {
+    /// Parses the data lines `range` of `block` with `header` on rayon's pool.
+    fn parse(&mut self, input: &str, block: Arc<Vec<u8>>, range: std::ops::Range<usize>, header: Arc<Header>) {
+        let (done, ready) = mpsc::sync_channel(1);
+        let input = input.to_string();
+        let bytes = range.len();
+        let builder = match &self.like {
+            Some((rows, like_bytes)) => {
+                SessionBatchBuilder::sized_like(rows, rows.num_rows() * bytes / like_bytes + rows.num_rows() / 16)
             }
+            None => SessionBatchBuilder::default(),
         };
-        sink.take(line_no, raw, mapped)
-    })
+        rayon::spawn(move || {
+            let parse = || {
+                Sink::part(&input, builder, |sink| {
+                    let mut spans = Vec::new();
+                    each_line(&block[range], false, |line_no, raw| match std::str::from_utf8(raw) {
+                        Ok(line) => data_line(&header, &mut spans, line_no, line, raw, sink),
+                        Err(_) => sink.reject(line_no, "invalid UTF-8", raw),
+                    })
+                })
+            };
+            let part = std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).unwrap_or_else(|_| {
+                Err(Error::Input { input: input.clone(), reason: "the parser failed on this input (a bug)".into() })
+            });
+            // The reader may have stopped (an error elsewhere): then nobody waits.
+            let _ = done.send(part);
+        });
+        self.queue.push_back((ready, bytes));
+    }
+
+    /// Queues a part parsed already (a header line's outcome).
+    fn ready(&mut self, part: Result<Part>) {
+        let (done, ready) = mpsc::sync_channel(1);
+        let _ = done.send(part);
+        self.queue.push_back((ready, 0));
+    }
+
+    /// Waits for the oldest part and hands it to `sink`.
+    fn absorb_next(&mut self, sink: &mut Sink<'_>) -> Result<()> {
+        let Some((part, bytes)) = self.queue.pop_front() else { return Ok(()) };
+        let stopped = || Error::Input { input: sink.input.clone(), reason: "a parser stopped".into() };
+        let part = part.recv().map_err(|_| stopped())??;
+        if let Some(rows) = part.rows.first().filter(|rows| rows.num_rows() > 1000) {
+            self.like = Some((rows.clone(), bytes));
+        }
+        let lines = part.lines;
+        sink.absorb(self.lines + 1, part)?;
+        self.lines += lines;
+        Ok(())
+    }
+}
+
+/// Maps one data line with `header` in force and hands the outcome to `sink`.
+fn data_line(
+    header: &Header,
+    spans: &mut Vec<std::ops::Range<usize>>,
+    line_no: u64,
+    line: &str,
+    raw: &[u8],
+    sink: &mut Sink<'_>,
+) -> Result<()> {
+    let mapped = match (&header.index, header.path.as_deref()) {
+        (_, Some(path)) if path != "conn" => Ok(Record::Skip(Cow::Owned(format!("zeek {path} log, not conn")))),
+        (None, _) => Err("data line before a #fields header".to_string()),
+        (Some(index), _) => {
+            field_spans(line, &header.separator, spans);
+            if spans.len() != header.columns {
+                Err(format!("expected {} fields, found {}", header.columns, spans.len()))
+            } else {
+                conn_row(Conn::from_values(|i| index[i].and_then(|at| header.value(&line[spans[at].clone()]))))
+            }
+        }
+    };
+    sink.take(line_no, raw, mapped)
 }
 
 /// A conn field of a JSON record: `id.orig_h`, `id_orig_h`, or `{"id": {"orig_h": …}}`.

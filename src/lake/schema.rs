@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
-    UInt32Builder, UInt64Builder,
+    ArrayRef, AsArray, BooleanBuilder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -183,6 +183,19 @@ impl SessionBatchBuilder {
             src_external_sentinel: BooleanBuilder::with_capacity(rows),
             len: 0,
         }
+    }
+
+    /// A builder with room for `rows` rows like those of `like` (a batch
+    /// of the same input, built here): its text columns in proportion.
+    pub fn sized_like(like: &RecordBatch, rows: usize) -> Self {
+        let mut text_bytes = [0; TEXT_COLUMNS];
+        let texts = like.columns().iter().filter_map(|c| c.as_string_opt::<i32>());
+        for (bytes, text) in text_bytes.iter_mut().zip(texts) {
+            let offsets = text.value_offsets();
+            let used = (offsets[offsets.len() - 1] - offsets[0]) as usize;
+            *bytes = used * rows / like.num_rows().max(1) + used / 16;
+        }
+        Self::with_capacity(rows, &text_bytes)
     }
 
     /// Number of rows appended since the last [`finish`](Self::finish).

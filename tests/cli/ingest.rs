@@ -194,3 +194,95 @@ pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// A Zeek log of several parts (parsed side by side, 4 MiB each) with a
+/// header block and bad lines in the middle gives what reading it line by
+/// line gives: every good row, rejections at their line numbers, and files
+/// of exactly `--rows-per-file` rows.
+#[test]
+fn a_zeek_log_parsed_in_parts_keeps_line_numbers_and_file_sizes() {
+    let dir = tempdir();
+    let generated = dir.path().join("generated.log");
+    let out = scanlake()
+        .args(["generate", "--rows", "60000", "--days", "1", "--seed", "3", "--zeek"])
+        .arg(&generated)
+        .output()
+        .expect("generate");
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&generated).expect("read");
+    let (header, data): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| l.starts_with('#'));
+    let (opening, close) = header.split_at(header.len() - 1);
+    assert!(close[0].starts_with("#close") && data.len() == 60_000);
+    let too_few = "1713520000.000000\tCx\t198.51.100.7\t1\t203.0.113.9";
+    let mut lines: Vec<&str> = opening.to_vec();
+    lines.extend(&data[..20_000]);
+    lines.push(too_few);
+    lines.push("");
+    lines.extend(&data[20_000..45_000]);
+    // A rotated log appended: its header again, then a line of too few fields.
+    lines.extend(opening);
+    lines.push("not\ta\tconn\tline");
+    lines.extend(&data[45_000..]);
+    lines.extend(close);
+    let first_bad = opening.len() + 20_000 + 1;
+    // After it: the blank line, 25,000 rows, the header again.
+    let second_bad = first_bad + 1 + 25_000 + opening.len() + 1;
+    let input = dir.path().join("conn.log");
+    std::fs::write(&input, lines.join("\n") + "\n").expect("write");
+    assert!(std::fs::metadata(&input).expect("size").len() > 5 << 20, "more than one part");
+
+    let lake = dir.path().join("lake");
+    let rejects = dir.path().join("rejects.jsonl");
+    let out = scanlake()
+        .args(["ingest", "--rows-per-file", "7000", "--rejects"])
+        .arg(&rejects)
+        .arg("--lake")
+        .arg(&lake)
+        .arg(&input)
+        .output()
+        .expect("ingest");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("60002 rows read, 60000 written, 2 rejected"), "{stdout}");
+    let numbers: Vec<(i64, String)> = std::fs::read_to_string(&rejects)
+        .expect("rejects")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line"))
+        .map(|v| (v["line"].as_i64().expect("line"), v["reason"].as_str().expect("reason").to_string()))
+        .collect();
+    assert_eq!(
+        numbers,
+        [
+            (first_bad as i64, "expected 21 fields, found 5".to_string()),
+            (second_bad as i64, "expected 21 fields, found 4".to_string())
+        ]
+    );
+    let mut sizes: Vec<i64> = walk(&lake.join("network_session"))
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .map(|p| {
+            use parquet::file::reader::FileReader;
+            let file = std::fs::File::open(p).expect("open");
+            parquet::file::reader::SerializedFileReader::new(file)
+                .expect("parquet")
+                .metadata()
+                .file_metadata()
+                .num_rows()
+        })
+        .collect();
+    sizes.sort_unstable();
+    let mut expected = vec![7000; 60_000 / 7000];
+    expected.insert(0, 60_000 % 7000);
+    assert_eq!(sizes, expected, "files of exactly --rows-per-file rows (one UTC day)");
+    // The same rows as the generated log read as it is.
+    let plain = dir.path().join("plain");
+    ingest(&plain, &[&generated]);
+    let sql = "SELECT count(*) AS n, sum(DstPortNumber) AS ports, sum(SrcBytes) AS bytes, \
+               count(DISTINCT SrcIpAddr || DstIpAddr || CAST(TimeGenerated AS VARCHAR)) AS keys FROM network_session";
+    let query = |lake: &std::path::Path| {
+        let out = scanlake().args(["query", "--format", "json", "--lake"]).arg(lake).arg(sql).output().expect("query");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+    };
+    assert_eq!(query(&lake), query(&plain));
+    assert_eq!(detect(&lake, &[]), detect(&plain, &[]));
+}
