@@ -134,7 +134,7 @@ impl PartitionWriter {
     /// Handles one message from the producer.
     pub async fn handle(&mut self, message: Message) -> Result<()> {
         match message {
-            Message::Rows { pieces, name } => self.write(&pieces, name.as_deref()).await,
+            Message::Rows { pieces, name } => self.write(pieces, name.as_deref()).await,
             Message::Done { mut entry, replaces } => {
                 entry.files = std::mem::take(&mut self.current);
                 for old in replaces.iter().filter(|f| !entry.files.contains(f)) {
@@ -152,13 +152,15 @@ impl PartitionWriter {
     /// storage order (see [`storage_order`]): the rule reads only external
     /// sources; this way whole row groups and pages hold none, and their
     /// statistics let readers skip them.
-    pub async fn write(&mut self, pieces: &[RecordBatch], name: Option<&str>) -> Result<()> {
+    pub async fn write(&mut self, pieces: Vec<RecordBatch>, name: Option<&str>) -> Result<()> {
         if pieces.iter().all(|p| p.num_rows() == 0) {
             return Ok(());
         }
         let not_a_timestamp =
             || Error::Lake { lake: self.table.to_string(), reason: "TimeGenerated is not a timestamp".into() };
-        let sorted = reorder(pieces, &storage_order(pieces)?)?;
+        let sorted = reorder(&pieces, &storage_order(&pieces)?)?;
+        // The pieces' memory is free for the next rows while these are encoded.
+        drop(pieces);
         let times = sorted
             .column(TIME_GENERATED_INDEX)
             .as_any()
@@ -340,7 +342,7 @@ where
     T: Send + 'static,
     F: FnOnce(tokio::sync::mpsc::Sender<Message>) -> Result<T> + Send + 'static,
 {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(1);
     let producer = tokio::task::spawn_blocking(move || produce(tx));
     let mut writer = PartitionWriter::new(lake);
     let mut write_error = None;
