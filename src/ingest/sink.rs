@@ -7,13 +7,13 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
+use arrow::array::RecordBatch;
 use tokio::sync::mpsc::Sender;
 
 use crate::error::{Error, Result};
 use crate::ingest::values::{Mapped, Record};
 use crate::lake::schema::{SessionBatchBuilder, SessionRow};
 use crate::lake::writer::Message;
-use arrow::array::RecordBatch;
 
 /// How many rejected lines are printed to stderr before only counting.
 const SHOWN_REJECTS: u64 = 20;
@@ -269,6 +269,7 @@ impl<'r> Sink<'r> {
     /// line `first_line` of the input: its rows (cut where a file ends),
     /// skips and rejections, as if this sink had read those lines.
     pub fn absorb(&mut self, first_line: u64, part: Part) -> Result<()> {
+        debug_assert!(self.builder.is_empty(), "rows of parts and rows appended here are not mixed");
         for rejected in part.rejected {
             self.reject(first_line - 1 + rejected.line, &rejected.reason, &rejected.raw)?;
         }

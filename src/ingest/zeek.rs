@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, Read};
 use std::sync::{Arc, mpsc};
 
+use arrow::array::RecordBatch;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -14,7 +15,6 @@ use crate::ingest::values::{
 };
 use crate::lake::schema::{SessionBatchBuilder, SessionRow};
 use crate::time::{Micros, check_range, parse_epoch_seconds, parse_timestamp};
-use arrow::array::RecordBatch;
 
 /// The conn fields scanlake maps, as text (`None` when unset or empty).
 #[derive(Debug, Default)]

@@ -5,8 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use arrow::array::{Array, BooleanArray, RecordBatch, TimestampMicrosecondArray, UInt32Array};
-use arrow::array::{AsArray, make_array};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, TimestampMicrosecondArray, UInt32Array, make_array};
 use arrow::compute::{concat, take};
 use arrow::datatypes::TimestampMicrosecondType;
 use arrow::error::ArrowError;
