@@ -378,9 +378,10 @@ impl Parts {
         let input = input.to_string();
         let bytes = range.len();
         let builder = match &self.like {
-            Some((rows, like_bytes)) => {
-                SessionBatchBuilder::sized_like(rows, rows.num_rows() * bytes / like_bytes + rows.num_rows() / 16)
-            }
+            Some((rows, like_bytes)) => SessionBatchBuilder::sized_like(
+                rows,
+                rows.num_rows() * bytes / like_bytes.max(&1) + rows.num_rows() / 16,
+            ),
             None => SessionBatchBuilder::default(),
         };
         rayon::spawn(move || {
