@@ -31,20 +31,48 @@ PY="$WORK/venv/bin/python"
 DUCKDB_VERSION=$("$PY" -c 'import duckdb; print(duckdb.__version__)')
 POLARS_VERSION=$("$PY" -c 'import polars; print(polars.__version__)')
 
-# run NAME CMD... : runs CMD $RUNS times; records median wall seconds and peak RSS (MiB).
+# once CMD... : runs CMD once; sets SECS (wall seconds) and KIB (peak RSS).
+once() {
+    /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "$@" >/dev/null 2>"$WORK/stderr.txt" || { cat "$WORK/stderr.txt" >&2; exit 1; }
+    read -r SECS KIB < "$WORK/time.txt"
+}
+
+# record NAME PEAK_KIB SECONDS... : the median and the peak (MiB) of NAME's runs.
 declare -A MEDIAN PEAK ALERTS
+record() {
+    local name=$1 peak=$2; shift 2
+    MEDIAN[$name]=$(printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
+    PEAK[$name]=$((peak / 1024))
+    echo "$name: median ${MEDIAN[$name]} s over $# runs ($*), peak ${PEAK[$name]} MiB" >&2
+}
+
+# run NAME CMD... : runs CMD $RUNS times.
 run() {
     local name=$1; shift
     local times=() peak=0
     for _ in $(seq "$RUNS"); do
-        /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "$@" >/dev/null 2>"$WORK/stderr.txt" || { cat "$WORK/stderr.txt" >&2; exit 1; }
-        read -r secs kib < "$WORK/time.txt"
-        times+=("$secs")
-        (( kib > peak )) && peak=$kib
+        once "$@"
+        times+=("$SECS")
+        (( KIB > peak )) && peak=$KIB
     done
-    MEDIAN[$name]=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
-    PEAK[$name]=$((peak / 1024))
-    echo "$name: median ${MEDIAN[$name]} s over $RUNS runs (${times[*]}), peak ${PEAK[$name]} MiB" >&2
+    record "$name" "$peak" "${times[@]}"
+}
+
+# pair NAME_A CMD_A NAME_B CMD_B : runs the two shell commands in turn (A, B,
+# A, B, ...), $RUNS times each, so that a machine getting faster or slower
+# during the run weighs on both alike.
+pair() {
+    local times_a=() times_b=() peak_a=0 peak_b=0
+    for _ in $(seq "$RUNS"); do
+        once bash -c "$2"
+        times_a+=("$SECS")
+        (( KIB > peak_a )) && peak_a=$KIB
+        once bash -c "$4"
+        times_b+=("$SECS")
+        (( KIB > peak_b )) && peak_b=$KIB
+    done
+    record "$1" "$peak_a" "${times_a[@]}"
+    record "$3" "$peak_b" "${times_b[@]}"
 }
 
 lake() {  # lake DIR ROWS DAYS : generate once
@@ -103,8 +131,8 @@ echo "== ingest: a $ZEEK_LINES-line Zeek conn.log" >&2
 ZEEK="$WORK/conn-$ZEEK_LINES.log"
 [ -f "$ZEEK" ] || "$BIN" -q generate --zeek "$ZEEK" --rows "$ZEEK_LINES" --days 1
 ZEEK_MB=$(( $(stat -c %s "$ZEEK") / 1000000 ))
-run ingest-scanlake bash -c "rm -rf '$WORK/ingest-lake' && '$BIN' -q ingest --lake '$WORK/ingest-lake' '$ZEEK'"
-run ingest-duckdb bash -c "rm -f '$WORK/duckdb.parquet' && '$PY' scripts/duckdb_ingest.py '$ZEEK' '$WORK/duckdb.parquet'"
+pair ingest-scanlake "rm -rf '$WORK/ingest-lake' && '$BIN' -q ingest --lake '$WORK/ingest-lake' '$ZEEK'" \
+    ingest-duckdb "rm -f '$WORK/duckdb.parquet' && '$PY' scripts/duckdb_ingest.py '$ZEEK' '$WORK/duckdb.parquet'"
 
 if [ -n "${BIG_ROWS:-}" ]; then
     echo "== --memory-limit 256MB on a $BIG_ROWS-row lake" >&2
