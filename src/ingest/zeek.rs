@@ -281,7 +281,7 @@ impl Header {
 /// Input bytes parsed as one part, side by side with the next ones.
 const PART_BYTES: usize = 4 << 20;
 /// Parts being parsed ahead of the one the sink takes next.
-const PARTS_AHEAD: usize = 8;
+const PARTS_AHEAD: usize = 4;
 
 /// Reads Zeek conn.log TSV: `#separator`, `#unset_field`, `#empty_field`,
 /// `#fields` (any order, extra columns), several header blocks in one
