@@ -404,6 +404,24 @@ mod tests {
     }
 
     #[test]
+    fn constant_columns_are_recognised() {
+        use arrow::array::{Int32Array, StringArray};
+        let text = |values: &[Option<&str>]| StringArray::from(values.to_vec());
+        let bytes = |v: &str| Some(Some(v.as_bytes().to_vec()));
+        assert_eq!(constant(&text(&[Some("Zeek"), Some("Zeek"), Some("Zeek")])), bytes("Zeek"));
+        assert_eq!(constant(&text(&[Some(""), Some("")])), bytes(""));
+        assert_eq!(constant(&text(&[None, None])), Some(None));
+        assert_eq!(constant(&text(&[Some("ab"), Some("ba")])), None);
+        assert_eq!(constant(&text(&[Some("a"), Some("aa")])), None);
+        assert_eq!(constant(&text(&[Some("aa"), Some("a"), Some("a")])), None);
+        assert_eq!(constant(&text(&[Some("x"), None])), None);
+        // A slice: only its own rows count.
+        assert_eq!(constant(&text(&[Some("y"), Some("x"), Some("x")]).slice(1, 2)), bytes("x"));
+        assert_eq!(constant(&Int32Array::from(vec![1, 1, 1])), Some(Some(1i32.to_le_bytes().to_vec())));
+        assert_eq!(constant(&Int32Array::from(vec![1, 2, 1])), None);
+    }
+
+    #[test]
     fn pieces_are_stored_in_the_order_of_the_rows_put_together() {
         let pieces = pieces();
         let whole = concat_batches(&pieces[0].schema(), &pieces).expect("concat");
