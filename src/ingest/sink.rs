@@ -120,8 +120,8 @@ pub struct Part {
     /// The number of lines in the part.
     pub lines: u64,
     counts: InputCounts,
-    /// The rows (one batch, or none).
-    pub rows: Vec<RecordBatch>,
+    /// The rows, if any.
+    pub rows: Option<RecordBatch>,
     rejected: Vec<Rejected>,
 }
 
@@ -260,9 +260,10 @@ impl<'r> Sink<'r> {
             sent: 0,
         };
         let lines = parse(&mut sink)?;
-        sink.flush()?;
-        let Sink { counts, pieces, .. } = sink;
-        Ok(Part { lines, counts, rows: pieces, rejected: rejects.kept.unwrap_or_default() })
+        let Sink { counts, builder, .. } = sink;
+        // The part's one batch, without room made for a next one.
+        let rows = (!builder.is_empty()).then(|| builder.into_batch());
+        Ok(Part { lines, counts, rows, rejected: rejects.kept.unwrap_or_default() })
     }
 
     /// Takes in a part parsed by [`part`](Self::part) whose first line is
@@ -277,7 +278,7 @@ impl<'r> Sink<'r> {
             *self.counts.skipped.entry(reason).or_default() += n;
         }
         self.counts.unknown_columns.extend(part.counts.unknown_columns);
-        for mut rows in part.rows {
+        if let Some(mut rows) = part.rows {
             // Files hold exactly `batch_rows` rows (the builder is empty between parts).
             while self.piece_rows + rows.num_rows() >= self.batch_rows {
                 let fits = self.batch_rows - self.piece_rows;

@@ -2,7 +2,7 @@
 //! numbers, flags, and the JSON-lines loop.
 
 use std::borrow::Cow;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use serde_json::{Map, Value};
 
@@ -120,6 +120,9 @@ pub fn lookup<'v>(object: &'v Map<String, Value>, path: &str) -> Option<&'v Valu
     }
 }
 
+/// Bytes of input read at a time by [`text_lines`].
+const BLOCK_BYTES: usize = 1 << 20;
+
 /// Reads text lines, numbered from 1, and hands each non-blank one to
 /// `each` as text (and raw bytes, for a rejection). Lines that are not
 /// UTF-8 are rejected. With `trim`, surrounding white space is dropped;
@@ -130,30 +133,40 @@ pub fn text_lines(
     trim: bool,
     mut each: impl FnMut(u64, &str, &[u8], &mut Sink<'_>) -> Result<()>,
 ) -> Result<()> {
-    let mut buf = Vec::new();
-    let mut line = 0u64;
+    let mut lines = 0;
     loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::Input { input: sink.input.clone(), reason: format!("line {}: {e}", line + 1) })?;
-        if n == 0 {
-            return Ok(());
+        let (block, read_error) = read_block(&mut reader, BLOCK_BYTES);
+        let before = lines;
+        lines += each_line(&block, trim, sink, |line, text, raw, sink| each(before + line, text, raw, sink))?;
+        match read_error {
+            Some(e) => {
+                return Err(Error::Input { input: sink.input.clone(), reason: format!("line {}: {e}", lines + 1) });
+            }
+            None if block.is_empty() => return Ok(()),
+            None => {}
         }
-        line += 1;
-        let raw = line_bytes(&buf, trim);
-        if raw.is_empty() {
-            continue;
-        }
-        match std::str::from_utf8(raw) {
-            Ok(text) => each(line, text, raw, sink)?,
-            Err(_) => sink.reject(line, "invalid UTF-8", raw)?,
+    }
+}
+
+/// Reads about `size` bytes of whole lines. A read error ends the block at
+/// the last whole line before it and is returned with it.
+pub fn read_block(reader: &mut impl BufRead, size: usize) -> (Vec<u8>, Option<std::io::Error>) {
+    let mut block = Vec::with_capacity(size + 64 * 1024);
+    let read = reader.by_ref().take(size as u64).read_to_end(&mut block).and_then(|_| match block.last() {
+        Some(&last) if last != b'\n' => reader.read_until(b'\n', &mut block).map(|_| ()),
+        _ => Ok(()),
+    });
+    match read {
+        Ok(()) => (block, None),
+        Err(e) => {
+            block.truncate(memchr::memrchr(b'\n', &block).map_or(0, |i| i + 1));
+            (block, Some(e))
         }
     }
 }
 
 /// A line without its ending; with `trim`, without surrounding white space.
-pub fn line_bytes(line: &[u8], trim: bool) -> &[u8] {
+fn line_bytes(line: &[u8], trim: bool) -> &[u8] {
     if trim {
         line.trim_ascii()
     } else {
@@ -162,19 +175,29 @@ pub fn line_bytes(line: &[u8], trim: bool) -> &[u8] {
     }
 }
 
-/// Hands each non-blank line of `bytes` to `each` (as [`line_bytes`]
-/// gives it), numbered from 1. Returns the number of lines, blank ones too.
-pub fn each_line(bytes: &[u8], trim: bool, mut each: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<u64> {
+/// Hands each non-blank line of `bytes` to `each` as [`text_lines`] does,
+/// numbered from 1 (lines that are not UTF-8 are rejected). Returns the
+/// number of lines, blank ones too.
+pub fn each_line(
+    bytes: &[u8],
+    trim: bool,
+    sink: &mut Sink<'_>,
+    mut each: impl FnMut(u64, &str, &[u8], &mut Sink<'_>) -> Result<()>,
+) -> Result<u64> {
     let mut line = 0;
     let mut start = 0;
     while start < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i + 1);
         line += 1;
         let raw = line_bytes(&bytes[start..end], trim);
-        if !raw.is_empty() {
-            each(line, raw)?;
-        }
         start = end;
+        if raw.is_empty() {
+            continue;
+        }
+        match std::str::from_utf8(raw) {
+            Ok(text) => each(line, text, raw, sink)?,
+            Err(_) => sink.reject(line, "invalid UTF-8", raw)?,
+        }
     }
     Ok(line)
 }

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 use std::sync::{Arc, mpsc};
 
 use arrow::array::RecordBatch;
@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::ingest::sink::{Part, Sink};
 use crate::ingest::values::{
-    Mapped, Record, each_line, json_lines, line_bytes, lookup, parse_bool, parse_count, parse_port, scalar,
+    Mapped, Record, each_line, json_lines, lookup, parse_bool, parse_count, parse_port, read_block, scalar,
 };
 use crate::lake::schema::{SessionBatchBuilder, SessionRow};
 use crate::time::{Micros, check_range, parse_epoch_seconds, parse_timestamp};
@@ -309,18 +309,12 @@ pub fn read_tsv(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
                 parts.parse(&sink.input, block.clone(), start..at, header.clone());
             }
             let end = memchr::memchr(b'\n', &block[at..]).map_or(block.len(), |i| at + i + 1);
-            let raw = line_bytes(&block[at..end], false);
             let header = Arc::make_mut(&mut header);
             parts.ready(Sink::part(&sink.input, SessionBatchBuilder::default(), |sink| {
-                match std::str::from_utf8(raw) {
-                    Ok(line) => {
-                        if let Err(reason) = header.directive(line) {
-                            sink.reject(1, &reason, raw)?;
-                        }
-                    }
-                    Err(_) => sink.reject(1, "invalid UTF-8", raw)?,
-                }
-                Ok(1)
+                each_line(&block[at..end], false, sink, |line_no, line, raw, sink| match header.directive(line) {
+                    Ok(()) => Ok(()),
+                    Err(reason) => sink.reject(line_no, &reason, raw),
+                })
             }));
             start = end;
         }
@@ -338,23 +332,6 @@ pub fn read_tsv(mut reader: impl BufRead, sink: &mut Sink<'_>) -> Result<()> {
                 }
                 None => Ok(()),
             };
-        }
-    }
-}
-
-/// Reads about `size` bytes of whole lines. A read error ends the block at
-/// the last whole line before it and is returned with it.
-fn read_block(reader: &mut impl BufRead, size: usize) -> (Vec<u8>, Option<std::io::Error>) {
-    let mut block = Vec::with_capacity(size + 64 * 1024);
-    let read = reader.by_ref().take(size as u64).read_to_end(&mut block).and_then(|_| match block.last() {
-        Some(&last) if last != b'\n' => reader.read_until(b'\n', &mut block).map(|_| ()),
-        _ => Ok(()),
-    });
-    match read {
-        Ok(()) => (block, None),
-        Err(e) => {
-            block.truncate(memchr::memrchr(b'\n', &block).map_or(0, |i| i + 1));
-            (block, Some(e))
         }
     }
 }
@@ -388,9 +365,8 @@ impl Parts {
             let parse = || {
                 Sink::part(&input, builder, |sink| {
                     let mut spans = Vec::new();
-                    each_line(&block[range], false, |line_no, raw| match std::str::from_utf8(raw) {
-                        Ok(line) => data_line(&header, &mut spans, line_no, line, raw, sink),
-                        Err(_) => sink.reject(line_no, "invalid UTF-8", raw),
+                    each_line(&block[range], false, sink, |line_no, line, raw, sink| {
+                        data_line(&header, &mut spans, line_no, line, raw, sink)
                     })
                 })
             };
@@ -415,7 +391,7 @@ impl Parts {
         let Some((part, bytes)) = self.queue.pop_front() else { return Ok(()) };
         let stopped = || Error::Input { input: sink.input.clone(), reason: "a parser stopped".into() };
         let part = part.recv().map_err(|_| stopped())??;
-        if let Some(rows) = part.rows.first().filter(|rows| rows.num_rows() > 1000) {
+        if let Some(rows) = part.rows.as_ref().filter(|rows| rows.num_rows() > 1000) {
             self.like = Some((rows.clone(), bytes));
         }
         let lines = part.lines;

@@ -269,11 +269,11 @@ impl SessionBatchBuilder {
     pub fn finish(&mut self) -> RecordBatch {
         let text_bytes: [usize; TEXT_COLUMNS] = std::array::from_fn(|i| self.text[i].values_slice().len());
         let next = Self::with_capacity(self.len, &text_bytes);
-        let mut done = std::mem::replace(self, next);
-        done.build()
+        std::mem::replace(self, next).into_batch()
     }
 
-    fn build(&mut self) -> RecordBatch {
+    /// Builds a batch of the rows appended (none to follow).
+    pub fn into_batch(mut self) -> RecordBatch {
         let mut text = self.text.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef);
         let mut next_text = || text.next().expect("TEXT_COLUMNS text builders");
         let [t0, t1, t2] = &mut self.times;

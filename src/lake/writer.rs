@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, TimestampMicrosecondArray, UInt32Array, make_array};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, UInt32Array, make_array};
 use arrow::compute::{concat, take};
 use arrow::datatypes::TimestampMicrosecondType;
 use arrow::error::ArrowError;
@@ -155,16 +155,10 @@ impl PartitionWriter {
         if pieces.iter().all(|p| p.num_rows() == 0) {
             return Ok(());
         }
-        let not_a_timestamp =
-            || Error::Lake { lake: self.table.to_string(), reason: "TimeGenerated is not a timestamp".into() };
         let sorted = reorder(&pieces, &storage_order(&pieces)?)?;
         // The pieces' memory is free for the next rows while these are encoded.
         drop(pieces);
-        let times = sorted
-            .column(TIME_GENERATED_INDEX)
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .ok_or_else(not_a_timestamp)?;
+        let times = lake_column(&sorted, "TimeGenerated", |c| c.as_primitive_opt::<TimestampMicrosecondType>())?;
         let mut start = 0;
         while start < sorted.num_rows() {
             let day = utc_day(times.value(start));
@@ -220,27 +214,15 @@ impl PartitionWriter {
 /// then `SrcIsExternal`: true, false, null), then by time, then by position,
 /// so that the same rows always give the same files. One packed integer per
 /// row sorts much faster than a tuple.
-fn storage_order(pieces: &[RecordBatch]) -> Result<Vec<u32>> {
+fn storage_order(pieces: &[RecordBatch]) -> Result<UInt32Array> {
     const DAY: i64 = 86_400_000_000;
     let rank =
         |flags: &BooleanArray, i: usize| -> u128 { if flags.is_null(i) { 2 } else { u128::from(!flags.value(i)) } };
     let mut keys = Vec::with_capacity(pieces.iter().map(RecordBatch::num_rows).sum());
     for piece in pieces {
-        let column = |name: &str| {
-            piece.column_by_name(name).ok_or_else(|| Error::Lake {
-                lake: "lake schema".into(),
-                reason: format!("no {name} column of the lake's type"),
-            })
-        };
-        let lake_type = |name: &str| Error::Lake {
-            lake: "lake schema".into(),
-            reason: format!("{name} is not of the lake's type"),
-        };
-        let times = column("TimeGenerated")?
-            .as_primitive_opt::<TimestampMicrosecondType>()
-            .ok_or_else(|| lake_type("TimeGenerated"))?;
-        let sentinel = column(EXTERNAL_SENTINEL)?.as_boolean_opt().ok_or_else(|| lake_type(EXTERNAL_SENTINEL))?;
-        let external = column(EXTERNAL)?.as_boolean_opt().ok_or_else(|| lake_type(EXTERNAL))?;
+        let times = lake_column(piece, "TimeGenerated", |c| c.as_primitive_opt::<TimestampMicrosecondType>())?;
+        let sentinel = lake_column(piece, EXTERNAL_SENTINEL, |c| c.as_boolean_opt())?;
+        let external = lake_column(piece, EXTERNAL, |c| c.as_boolean_opt())?;
         let base = keys.len();
         keys.extend(times.values().iter().enumerate().map(|(i, &t)| {
             // The day fits 32 bits for any i64 time; flipping the sign bit keeps the order.
@@ -250,15 +232,26 @@ fn storage_order(pieces: &[RecordBatch]) -> Result<Vec<u32>> {
         }));
     }
     keys.par_sort_unstable();
-    Ok(keys.into_par_iter().map(|key| key as u32).collect())
+    Ok(UInt32Array::from(keys.into_par_iter().map(|key| key as u32).collect::<Vec<_>>()))
+}
+
+/// The column `name` of `batch` as the lake's type (`as_type` gives it).
+fn lake_column<'b, T: ?Sized>(
+    batch: &'b RecordBatch,
+    name: &str,
+    as_type: impl FnOnce(&'b dyn Array) -> Option<&'b T>,
+) -> Result<&'b T> {
+    batch.column_by_name(name).and_then(|c| as_type(c.as_ref())).ok_or_else(|| Error::Lake {
+        lake: "lake schema".into(),
+        reason: format!("no {name} column of the lake's type"),
+    })
 }
 
 /// The rows of `pieces` as one batch, in `order` (positions across the
 /// pieces), a column per task on rayon's pool. A column's pieces are put
 /// together as they are (cheap), then reordered, unless the column holds
 /// one value (or none) throughout, like the constant columns of a source.
-fn reorder(pieces: &[RecordBatch], order: &[u32]) -> Result<RecordBatch> {
-    let order = UInt32Array::from(order.to_vec());
+fn reorder(pieces: &[RecordBatch], order: &UInt32Array) -> Result<RecordBatch> {
     let columns = (0..pieces[0].num_columns())
         .into_par_iter()
         .map(|c| {
@@ -270,7 +263,7 @@ fn reorder(pieces: &[RecordBatch], order: &[u32]) -> Result<RecordBatch> {
             let constants: Option<Vec<Option<Vec<u8>>>> = arrays.iter().map(|a| constant(*a)).collect();
             match constants {
                 Some(values) if values.iter().all(|v| *v == values[0]) => Ok(whole),
-                _ => take(&whole, &order, None),
+                _ => take(&whole, order, None),
             }
         })
         .collect::<Result<Vec<_>, ArrowError>>()?;
@@ -435,10 +428,10 @@ mod tests {
             .collect();
         expected.sort();
         let order = storage_order(&pieces).expect("order");
-        assert_eq!(order, expected.iter().map(|k| k.4).collect::<Vec<_>>());
+        assert_eq!(order.values().to_vec(), expected.iter().map(|k| k.4).collect::<Vec<_>>());
         // Rows reordered from the pieces are those of the whole, reordered.
         let reordered = reorder(&pieces, &order).expect("reorder");
-        assert_eq!(reordered, take_record_batch(&whole, &UInt32Array::from(order)).expect("take"));
+        assert_eq!(reordered, take_record_batch(&whole, &order).expect("take"));
         // Both days, and both kinds of rank, are present.
         assert!(expected.first().unwrap().0 != expected.last().unwrap().0);
         assert!(expected.iter().any(|k| k.2 == 2) && expected.iter().any(|k| k.1 == 0));
