@@ -20,7 +20,7 @@ use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
@@ -50,7 +50,9 @@ pub async fn remote_context(
 
 /// A runtime whose object stores are opened from `options` and the environment.
 fn runtime(options: &StorageOptions) -> datafusion::error::Result<Arc<RuntimeEnv>> {
-    RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(LakeStores::new(options.clone()))).build_arc()
+    crate::engine::session::runtime_builder()
+        .with_object_store_registry(Arc::new(LakeStores::new(options.clone())))
+        .build_arc()
 }
 
 /// Runs a Ballista scheduler on `bind` until the process ends.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use arrow::datatypes::DataType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -44,7 +45,7 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
     // requests, so there it stays off. A DATAFUSION_ variable decides if set.
     let pushdown = "datafusion.execution.parquet.pushdown_filters";
     let config = if env_sets(pushdown) { config } else { config.set_bool(pushdown, lake.store_url.scheme() == "file") };
-    let mut runtime = RuntimeEnvBuilder::new();
+    let mut runtime = runtime_builder();
     if let Some(bytes) = options.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
     }
@@ -63,6 +64,17 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
     ctx.register_object_store(&lake.store_url, lake.store.clone());
     register_lake(&ctx, lake)?;
     Ok(ctx)
+}
+
+/// The runtime every scanlake session starts from. DataFusion 55 caches
+/// file listings by default: on its first query it lists the whole table,
+/// every day of the lake, and serves later listings from memory without
+/// ever looking again. A one-day hunt over a year's lake would list 365
+/// folders (on S3, every object of the table) instead of one, and a
+/// long-lived session would not see files ingested after it started. So
+/// each query lists what its partition filters leave, when it runs.
+pub fn runtime_builder() -> RuntimeEnvBuilder {
+    RuntimeEnvBuilder::new().with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
 }
 
 /// Whether a `DATAFUSION_*` environment variable sets `key`; it then wins over scanlake's choice.

@@ -135,6 +135,8 @@ fn s3(bucket: &str, options: &StorageOptions) -> object_store::Result<object_sto
 pub struct RequestCounts {
     /// LIST requests (each listing call; a paginated listing may send more).
     pub lists: u64,
+    /// Objects and folders those listings returned.
+    pub listed: u64,
     /// GET requests (whole objects and ranges) and HEAD requests.
     pub gets: u64,
     /// Bytes those GETs returned.
@@ -149,8 +151,9 @@ impl fmt::Display for RequestCounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} LIST, {} GET ({} bytes) of {} objects, {} PUT",
+            "{} LIST ({} entries), {} GET ({} bytes) of {} objects, {} PUT",
             self.lists,
+            self.listed,
             self.gets,
             self.get_bytes,
             self.objects_read.len(),
@@ -164,6 +167,8 @@ pub struct CountingStore {
     inner: Arc<dyn ObjectStore>,
     name: String,
     lists: AtomicU64,
+    /// Shared with the listing streams, which outlive the call that made them.
+    listed: Arc<AtomicU64>,
     gets: AtomicU64,
     get_bytes: AtomicU64,
     puts: AtomicU64,
@@ -178,6 +183,7 @@ impl CountingStore {
             inner,
             name: name.to_string(),
             lists: AtomicU64::new(0),
+            listed: Arc::new(AtomicU64::new(0)),
             gets: AtomicU64::new(0),
             get_bytes: AtomicU64::new(0),
             puts: AtomicU64::new(0),
@@ -193,11 +199,20 @@ impl CountingStore {
         }
     }
 
-    /// `stream` without the hidden objects.
+    /// `stream` without the hidden objects, counted as listed.
     fn visible(
         &self,
         stream: BoxStream<'static, object_store::Result<ObjectMeta>>,
     ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.lists.fetch_add(1, Ordering::Relaxed);
+        let listed = self.listed.clone();
+        let stream = stream
+            .inspect(move |item| {
+                if item.is_ok() {
+                    listed.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .boxed();
         let hidden = self.hidden.lock().map(|h| h.clone()).unwrap_or_default();
         if hidden.is_empty() {
             return stream;
@@ -213,6 +228,7 @@ impl CountingStore {
     pub fn counts(&self) -> RequestCounts {
         RequestCounts {
             lists: self.lists.load(Ordering::Relaxed),
+            listed: self.listed.load(Ordering::Relaxed),
             gets: self.gets.load(Ordering::Relaxed),
             get_bytes: self.get_bytes.load(Ordering::Relaxed),
             puts: self.puts.load(Ordering::Relaxed),
@@ -274,7 +290,6 @@ impl ObjectStore for CountingStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.lists.fetch_add(1, Ordering::Relaxed);
         self.visible(self.inner.list(prefix))
     }
 
@@ -283,13 +298,13 @@ impl ObjectStore for CountingStore {
         prefix: Option<&Path>,
         offset: &Path,
     ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.lists.fetch_add(1, Ordering::Relaxed);
         self.visible(self.inner.list_with_offset(prefix, offset))
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
         self.lists.fetch_add(1, Ordering::Relaxed);
         let mut result = self.inner.list_with_delimiter(prefix).await?;
+        self.listed.fetch_add((result.objects.len() + result.common_prefixes.len()) as u64, Ordering::Relaxed);
         if let Ok(hidden) = self.hidden.lock() {
             result.objects.retain(|meta| !hidden.contains(meta.location.as_ref()));
         }

@@ -138,6 +138,25 @@ fn ipv6_is_compared_as_an_address() {
 }
 
 #[test]
+fn sources_that_share_the_rules_numeric_key_are_still_told_apart() {
+    // The rule's first pass counts per SrcKey: the IPv4 address, or the low
+    // 64 bits of an IPv6 one. These three sources share the key 5; only
+    // 2001:db8:1::5 has more than 50 ports in a bin.
+    let mut csv = Csv::new();
+    csv.scan("00:10:00", "2001:db8:1::5", 1, 51)
+        .scan("00:10:00", "2001:db8:2::5", 1, 30)
+        .scan("00:10:00", "2001:db8:3::5", 31, 30)
+        .scan("00:20:00", "2001:db8:2::5", 1, 30);
+    let (_dir, lake) = lake_from(&csv);
+    assert_eq!(summary(&detect(&lake, &[])), vec![("2001:db8:1::5".into(), T.into(), 51)]);
+    // Neither has more than 50 ports alone; together they have 90 in one bin.
+    let mut csv = Csv::new();
+    csv.scan("00:10:00", "2001:db8:2::5", 1, 45).scan("00:10:00", "2001:db8:3::5", 46, 45);
+    let (_dir, lake) = lake_from(&csv);
+    assert!(detect(&lake, &[]).is_empty());
+}
+
+#[test]
 fn private_additions_exclusions_and_their_counts() {
     let mut csv = Csv::new();
     csv.scan("00:10:00", "100.64.0.1", 1, 51)

@@ -123,7 +123,7 @@ fn the_same_alerts_come_from_a_local_lake_and_an_s3_lake() {
     let (stdout, stderr) = run(cmd);
     assert!(stdout.starts_with("10105 rows read, 10102 written, 3 rejected"), "{stdout}");
     // Two manifest lookups (not found), three lake files, two manifest entries.
-    assert!(stderr.contains("lake store: 0 LIST, 2 GET (0 bytes) of 0 objects, 5 PUT"), "{stderr}");
+    assert!(stderr.contains("lake store: 0 LIST (0 entries), 2 GET (0 bytes) of 0 objects, 5 PUT"), "{stderr}");
     for profile in ["default", "sentinel"] {
         let detect = |lake: &str| {
             let mut cmd = s3.scanlake();
@@ -136,15 +136,16 @@ fn the_same_alerts_come_from_a_local_lake_and_an_s3_lake() {
     }
 }
 
-/// The numbers of `lake store: N LIST, N GET (N bytes) of N objects, N PUT`.
-fn store_counts(stderr: &str) -> (u64, u64, u64, u64) {
+/// The numbers of `lake store: N LIST (N entries), N GET (N bytes) of N objects, N PUT`:
+/// (LIST, entries listed, GET, objects read, PUT).
+fn store_counts(stderr: &str) -> (u64, u64, u64, u64, u64) {
     let line = stderr.lines().find(|l| l.contains("lake store:")).expect("a lake store line");
     let numbers: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter(|w| !w.is_empty())
         .map(|w| w.parse().expect("number"))
         .collect();
-    (numbers[0], numbers[1], numbers[3], numbers[4])
+    (numbers[0], numbers[1], numbers[2], numbers[4], numbers[5])
 }
 
 #[test]
@@ -159,21 +160,22 @@ fn a_one_day_query_over_a_30_day_s3_lake_reads_only_that_days_object() {
         cmd.args(["detect", "--format", "jsonl", "--lake", "s3://lake/month"]).args(args);
         run(cmd)
     };
-    // One day: the lake check and the table root are listed, then that day's
-    // folder alone; only its one object is read.
+    // One day: the lake check lists the lake's top level (the table's
+    // folder), then each of the rule's three scans (candidates,
+    // their bins, the scanners' evidence) lists that day's folder alone,
+    // never the other 29; only its one object is read.
     let (stdout, stderr) = detect(&["--since", "1d", "--now", "2024-05-19T00:00:00Z"]);
     assert_eq!(stdout.lines().count(), 8);
-    let (lists, gets, objects, puts) = store_counts(&stderr);
-    assert_eq!((lists, objects, puts), (3, 1, 0), "{stderr}");
-    // The footer and the column ranges of the rule's three scans of it
-    // (candidates, their bins, the scanners' evidence): 4 to 6 GETs,
+    let (lists, listed, gets, objects, puts) = store_counts(&stderr);
+    assert_eq!((lists, listed, objects, puts), (4, 1 + 3, 1, 0), "{stderr}");
+    // The footer and the column ranges of the three scans: 4 to 6 GETs,
     // depending on how the reads coalesce.
     assert!((1..=6).contains(&gets), "GET requests for one day's object: {stderr}");
-    // The whole month: one recursive listing of the table, all 30 objects read.
+    // The whole month: each scan lists the table, all 30 objects are read.
     let (stdout, stderr) = detect(&[]);
     assert_eq!(stdout.lines().count(), 240);
-    let (lists, _, objects, _) = store_counts(&stderr);
-    assert_eq!((lists, objects), (3, 30), "{stderr}");
+    let (lists, listed, _, objects, _) = store_counts(&stderr);
+    assert_eq!((lists, listed, objects), (4, 1 + 3 * 30, 30), "{stderr}");
 }
 
 #[test]
