@@ -99,6 +99,10 @@ const CLASSES: &[(&str, bool, bool)] = &[
     ("::", false, false),
     ("::ffff:8.8.4.4", false, true),
     ("::ffff:10.1.1.1", false, false),
+    // Kusto's prefix form, judged by its address; it shares the rule's
+    // numeric key with the plain address, and each alerts on its own.
+    ("203.0.113.9/24", true, true),
+    ("203.0.113.9", true, true),
     ("not-an-address", false, false),
 ];
 
