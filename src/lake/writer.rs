@@ -300,29 +300,37 @@ fn constant(column: &dyn Array) -> Option<Option<Vec<u8>>> {
     values.all(|value| value == first).then(|| Some(first.to_vec()))
 }
 
-/// Encodes `batch` as Parquet into `buffer`, row group by row group, the
-/// columns of each row group on every core (rayon's pool) while the
-/// producer goes on parsing.
+/// Encodes `batch` as Parquet into `buffer`: every column chunk of every
+/// row group on rayon's pool at once (so no core waits for a row group's
+/// slowest column while the producer goes on parsing), then the chunks
+/// appended in order.
 fn encode(buffer: &mut Vec<u8>, batch: &RecordBatch, props: &WriterProperties) -> Result<()> {
     // ArrowWriter sets up the file (the Arrow schema goes into its metadata); the row groups are ours.
     let (mut file, factory) =
         ArrowWriter::try_new(buffer, batch.schema(), Some(props.clone()))?.into_serialized_writer()?;
     let fields = batch.schema().fields().clone();
+    let mut work = Vec::new();
     for (index, start) in (0..batch.num_rows()).step_by(ROW_GROUP_ROWS).enumerate() {
         let rows = batch.slice(start, ROW_GROUP_ROWS.min(batch.num_rows() - start));
         let mut leaves = Vec::new();
         for (field, column) in fields.iter().zip(rows.columns()) {
             leaves.extend(compute_leaves(field, column)?);
         }
-        let chunks = factory
-            .create_column_writers(index)?
-            .into_par_iter()
-            .zip(leaves)
-            .map(|(mut writer, leaf)| {
-                writer.write(&leaf)?;
-                writer.close()
-            })
-            .collect::<parquet::errors::Result<Vec<_>>>()?;
+        work.push(factory.create_column_writers(index)?.into_iter().zip(leaves).collect::<Vec<_>>());
+    }
+    let row_groups = work
+        .into_par_iter()
+        .map(|columns| {
+            columns
+                .into_par_iter()
+                .map(|(mut writer, leaf)| {
+                    writer.write(&leaf)?;
+                    writer.close()
+                })
+                .collect::<parquet::errors::Result<Vec<_>>>()
+        })
+        .collect::<parquet::errors::Result<Vec<_>>>()?;
+    for chunks in row_groups {
         let mut row_group = file.next_row_group()?;
         for chunk in chunks {
             chunk.append_to_row_group(&mut row_group)?;
