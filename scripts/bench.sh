@@ -7,7 +7,8 @@
 #
 # Settings (environment): ROWS, DAYS (the rule's lake), RUNS (runs per timing; the
 # median is reported), HUNT_ROWS_PER_DAY (the 7- and 365-day hunt lakes),
-# HUNT_RUNS (runs of each hunt, 15), ZEEK_LINES (ingest), WORK (where data goes; reused when the settings match).
+# HUNT_RUNS (runs of each hunt, 15), ZEEK_LINES (ingest), WORK (where data
+# goes; reused when the settings match).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
