@@ -130,9 +130,12 @@ pub fn utc_date(micros: Micros) -> String {
     }
 }
 
+/// Microseconds in a day.
+pub const DAY: Micros = 86_400_000_000;
+
 /// Number of whole days since 1970-01-01 of a time (UTC).
 pub fn utc_day(micros: Micros) -> i64 {
-    micros.div_euclid(86_400_000_000)
+    micros.div_euclid(DAY)
 }
 
 #[cfg(test)]

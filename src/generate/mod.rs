@@ -17,10 +17,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::lake::schema::SessionRow;
-use crate::time::Micros;
+use crate::time::{DAY, Micros};
 pub use scenario::{SCENARIOS, Scenario};
-
-const DAY: Micros = 86_400_000_000;
 
 /// What to generate.
 #[derive(Debug, Clone)]

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::lake::location::LakeLocation;
 use crate::lake::manifest;
 use crate::lake::schema::{EXTERNAL, EXTERNAL_SENTINEL, PARTITION_COLUMN, SCHEMA_VERSION, TIME_GENERATED_INDEX};
-use crate::time::{utc_date, utc_day};
+use crate::time::{DAY, utc_date, utc_day};
 
 /// Rows per Parquet data page: small enough for page-index pruning by time.
 const PAGE_ROWS: usize = 16 * 1024;
@@ -215,7 +215,6 @@ impl PartitionWriter {
 /// so that the same rows always give the same files. One packed integer per
 /// row sorts much faster than a tuple.
 fn storage_order(pieces: &[RecordBatch]) -> Result<UInt32Array> {
-    const DAY: i64 = 86_400_000_000;
     let rank =
         |flags: &BooleanArray, i: usize| -> u128 { if flags.is_null(i) { 2 } else { u128::from(!flags.value(i)) } };
     let mut keys = Vec::with_capacity(pieces.iter().map(RecordBatch::num_rows).sum());
@@ -227,7 +226,7 @@ fn storage_order(pieces: &[RecordBatch]) -> Result<UInt32Array> {
         keys.extend(times.values().iter().enumerate().map(|(i, &t)| {
             // The day fits 32 bits for any i64 time; flipping the sign bit keeps the order.
             let day = (utc_day(t) as i32 as u32 ^ 0x8000_0000) as u128;
-            let time_of_day = (t - utc_day(t) * DAY) as u128;
+            let time_of_day = t.rem_euclid(DAY) as u128;
             day << 96 | rank(sentinel, i) << 94 | rank(external, i) << 92 | time_of_day << 32 | (base + i) as u128
         }));
     }
@@ -382,13 +381,12 @@ mod tests {
     /// none, IPv6), with equal times, cut into three pieces.
     fn pieces() -> Vec<RecordBatch> {
         let sources = ["198.51.100.1", "10.0.0.1", "not an address", "2001:db8::1", "8.8.8.8", "192.168.1.1"];
-        let day = 86_400_000_000i64;
         let mut builder = SessionBatchBuilder::default();
         let mut out = Vec::new();
         for i in 0..300i64 {
             let row = SessionRow {
                 // Out of order, across midnight, many equal times.
-                time_generated: 19_832 * day + ((i * 7_919) % 50 - 25) * 3_600_000_000 / 10,
+                time_generated: 19_832 * DAY + ((i * 7_919) % 50 - 25) * 3_600_000_000 / 10,
                 src_ip_addr: Some(Cow::Borrowed(sources[(i % 6) as usize])),
                 dst_port_number: Some((i % 97) as i32),
                 // Constant in each piece, not across them.
