@@ -3,11 +3,12 @@
 //! appears whole or not at all, and existing files are never overwritten.
 
 use std::collections::BTreeSet;
+use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, UInt32Array, make_array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array, make_array};
 use arrow::compute::{concat, take};
-use arrow::datatypes::TimestampMicrosecondType;
+use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use arrow::error::ArrowError;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
@@ -155,23 +156,26 @@ impl PartitionWriter {
         if pieces.iter().all(|p| p.num_rows() == 0) {
             return Ok(());
         }
-        let sorted = reorder(&pieces, &storage_order(&pieces)?)?;
+        let rows = Ordered::new(&pieces, storage_order(&pieces)?)?;
         // The pieces' memory is free for the next rows while these are encoded.
         drop(pieces);
-        let times = lake_column(&sorted, "TimeGenerated", |c| c.as_primitive_opt::<TimestampMicrosecondType>())?;
+        let times = rows.column(TIME_GENERATED_INDEX, 0..rows.len())?;
+        let times =
+            times.as_primitive_opt::<TimestampMicrosecondType>().ok_or_else(|| not_of_lake_type("TimeGenerated"))?;
         let mut start = 0;
-        while start < sorted.num_rows() {
+        while start < rows.len() {
             let day = utc_day(times.value(start));
-            let end = (start..sorted.num_rows()).find(|&i| utc_day(times.value(i)) != day).unwrap_or(sorted.num_rows());
-            self.write_file(&utc_date(times.value(start)), &sorted.slice(start, end - start), name).await?;
+            let end = (start..rows.len()).find(|&i| utc_day(times.value(i)) != day).unwrap_or(rows.len());
+            self.write_file(&utc_date(times.value(start)), &rows, start..end, name).await?;
             start = end;
         }
         Ok(())
     }
 
-    async fn write_file(&mut self, date: &str, batch: &RecordBatch, name: Option<&str>) -> Result<()> {
-        let mut buffer = Vec::with_capacity(batch.get_array_memory_size() / 4);
-        encode(&mut buffer, batch, &self.props)?;
+    async fn write_file(&mut self, date: &str, rows: &Ordered, range: Range<usize>, name: Option<&str>) -> Result<()> {
+        let count = range.len();
+        let mut buffer = Vec::with_capacity(rows.memory_size() / rows.len() * count / 4);
+        encode(&mut buffer, rows, range, &self.props)?;
         let name = match name {
             Some(stem) => format!("part-{stem}.parquet"),
             None => format!("part-{}.parquet", uuid::Uuid::now_v7()),
@@ -200,9 +204,9 @@ impl PartitionWriter {
             parts.write(&buffer);
             parts.finish().await?;
         }
-        tracing::debug!(%path, rows = batch.num_rows(), bytes, "wrote lake file");
+        tracing::debug!(%path, rows = count, bytes, "wrote lake file");
         self.files += 1;
-        self.rows += batch.num_rows();
+        self.rows += count;
         self.bytes += bytes;
         self.partitions.insert(date.to_string());
         Ok(())
@@ -240,33 +244,61 @@ fn lake_column<'b, T: ?Sized>(
     name: &str,
     as_type: impl FnOnce(&'b dyn Array) -> Option<&'b T>,
 ) -> Result<&'b T> {
-    batch.column_by_name(name).and_then(|c| as_type(c.as_ref())).ok_or_else(|| Error::Lake {
-        lake: "lake schema".into(),
-        reason: format!("no {name} column of the lake's type"),
-    })
+    batch.column_by_name(name).and_then(|c| as_type(c.as_ref())).ok_or_else(|| not_of_lake_type(name))
 }
 
-/// The rows of `pieces` as one batch, in `order` (positions across the
-/// pieces), a column per task on rayon's pool. A column's pieces are put
-/// together as they are (cheap), then reordered, unless the column holds
-/// one value (or none) throughout, like the constant columns of a source.
-fn reorder(pieces: &[RecordBatch], order: &UInt32Array) -> Result<RecordBatch> {
-    let columns = (0..pieces[0].num_columns())
-        .into_par_iter()
-        .map(|c| {
-            let arrays: Vec<&dyn Array> = pieces.iter().map(|p| p.column(c).as_ref()).collect();
-            let whole = match arrays.as_slice() {
-                [one] => make_array(one.to_data()),
-                _ => concat(&arrays)?,
-            };
-            let constants: Option<Vec<Option<Vec<u8>>>> = arrays.iter().map(|a| constant(*a)).collect();
-            match constants {
-                Some(values) if values.iter().all(|v| *v == values[0]) => Ok(whole),
-                _ => take(&whole, order, None),
-            }
-        })
-        .collect::<Result<Vec<_>, ArrowError>>()?;
-    Ok(RecordBatch::try_new(pieces[0].schema(), columns)?)
+fn not_of_lake_type(column: &str) -> Error {
+    Error::Lake { lake: "lake schema".into(), reason: format!("no {column} column of the lake's type") }
+}
+
+/// The rows of a batch's pieces in storage order. Each column's pieces
+/// are put together once (cheap); a column is reordered only as it is
+/// encoded, a row group at a time, so the reordered values are encoded
+/// while still in cache and the batch is never held twice. A column that
+/// holds one value (or none) throughout, like the constant columns of a
+/// source, needs no reordering.
+struct Ordered {
+    schema: SchemaRef,
+    /// Each column whole, in the pieces' order, and whether it is constant.
+    columns: Vec<(ArrayRef, bool)>,
+    /// Positions in `columns` of the rows in storage order.
+    order: UInt32Array,
+}
+
+impl Ordered {
+    /// `pieces` in `order` (positions across the pieces); a column per task on rayon's pool.
+    fn new(pieces: &[RecordBatch], order: UInt32Array) -> Result<Self> {
+        let columns = (0..pieces[0].num_columns())
+            .into_par_iter()
+            .map(|c| {
+                let arrays: Vec<&dyn Array> = pieces.iter().map(|p| p.column(c).as_ref()).collect();
+                let whole = match arrays.as_slice() {
+                    [one] => make_array(one.to_data()),
+                    _ => concat(&arrays)?,
+                };
+                let constants: Option<Vec<Option<Vec<u8>>>> = arrays.iter().map(|a| constant(*a)).collect();
+                let constant = matches!(constants, Some(values) if values.iter().all(|v| *v == values[0]));
+                Ok((whole, constant))
+            })
+            .collect::<Result<Vec<_>, ArrowError>>()?;
+        Ok(Self { schema: pieces[0].schema(), columns, order })
+    }
+
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    fn memory_size(&self) -> usize {
+        self.columns.iter().map(|(c, _)| c.get_array_memory_size()).sum()
+    }
+
+    /// Column `index`'s values for the rows `range` of the storage order.
+    fn column(&self, index: usize, range: Range<usize>) -> Result<ArrayRef, ArrowError> {
+        match &self.columns[index] {
+            (whole, true) => Ok(whole.slice(0, range.len())),
+            (whole, false) => take(whole, &self.order.slice(range.start, range.len()), None),
+        }
+    }
 }
 
 /// `Some` when every row of `column` holds the same value: `Some(None)` when
@@ -299,31 +331,37 @@ fn constant(column: &dyn Array) -> Option<Option<Vec<u8>>> {
     values.all(|value| value == first).then(|| Some(first.to_vec()))
 }
 
-/// Encodes `batch` as Parquet into `buffer`: every column chunk of every
-/// row group on rayon's pool at once (so no core waits for a row group's
-/// slowest column while the producer goes on parsing), then the chunks
-/// appended in order.
-fn encode(buffer: &mut Vec<u8>, batch: &RecordBatch, props: &WriterProperties) -> Result<()> {
+/// Encodes the rows `range` of `rows` as Parquet into `buffer`: every
+/// column chunk of every row group on rayon's pool at once (so no core
+/// waits for a row group's slowest column while the producer goes on
+/// parsing), then the chunks appended in order.
+fn encode(buffer: &mut Vec<u8>, rows: &Ordered, range: Range<usize>, props: &WriterProperties) -> Result<()> {
     // ArrowWriter sets up the file (the Arrow schema goes into its metadata); the row groups are ours.
     let (mut file, factory) =
-        ArrowWriter::try_new(buffer, batch.schema(), Some(props.clone()))?.into_serialized_writer()?;
-    let fields = batch.schema().fields().clone();
+        ArrowWriter::try_new(buffer, rows.schema.clone(), Some(props.clone()))?.into_serialized_writer()?;
+    let fields = rows.schema.fields();
     let mut work = Vec::new();
-    for (index, start) in (0..batch.num_rows()).step_by(ROW_GROUP_ROWS).enumerate() {
-        let rows = batch.slice(start, ROW_GROUP_ROWS.min(batch.num_rows() - start));
-        let mut leaves = Vec::new();
-        for (field, column) in fields.iter().zip(rows.columns()) {
-            leaves.extend(compute_leaves(field, column)?);
+    for (index, start) in range.clone().step_by(ROW_GROUP_ROWS).enumerate() {
+        let group = start..(start + ROW_GROUP_ROWS).min(range.end);
+        let writers = factory.create_column_writers(index)?;
+        // One leaf per column: the lake's columns are flat.
+        if writers.len() != fields.len() {
+            return Err(Error::Lake { lake: "lake schema".into(), reason: "nested columns are not supported".into() });
         }
-        work.push(factory.create_column_writers(index)?.into_iter().zip(leaves).collect::<Vec<_>>());
+        work.push(
+            writers.into_iter().enumerate().map(|(column, writer)| (writer, column, group.clone())).collect::<Vec<_>>(),
+        );
     }
     let row_groups = work
         .into_par_iter()
         .map(|columns| {
             columns
                 .into_par_iter()
-                .map(|(mut writer, leaf)| {
-                    writer.write(&leaf)?;
+                .map(|(mut writer, column, group)| {
+                    let values = rows.column(column, group)?;
+                    for leaf in compute_leaves(&fields[column], &values)? {
+                        writer.write(&leaf)?;
+                    }
                     writer.close()
                 })
                 .collect::<parquet::errors::Result<Vec<_>>>()
@@ -435,9 +473,16 @@ mod tests {
         expected.sort();
         let order = storage_order(&pieces).expect("order");
         assert_eq!(order.values().to_vec(), expected.iter().map(|k| k.4).collect::<Vec<_>>());
-        // Rows reordered from the pieces are those of the whole, reordered.
-        let reordered = reorder(&pieces, &order).expect("reorder");
-        assert_eq!(reordered, take_record_batch(&whole, &order).expect("take"));
+        // Rows reordered from the pieces are those of the whole, reordered,
+        // whatever part of the order is asked for.
+        let reordered = take_record_batch(&whole, &order).expect("take");
+        let rows = Ordered::new(&pieces, order).expect("ordered");
+        for range in [0..whole.num_rows(), 17..250] {
+            for c in 0..whole.num_columns() {
+                let column = rows.column(c, range.clone()).expect("column");
+                assert_eq!(column.as_ref(), reordered.column(c).slice(range.start, range.len()).as_ref(), "column {c}");
+            }
+        }
         // Both days, and both kinds of rank, are present.
         assert!(expected.first().unwrap().0 != expected.last().unwrap().0);
         assert!(expected.iter().any(|k| k.2 == 2) && expected.iter().any(|k| k.1 == 0));
