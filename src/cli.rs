@@ -299,6 +299,10 @@ pub struct DetectArgs {
     /// Exit 1 when there is at least one alert (0 when none, 2 on errors).
     #[arg(long)]
     pub exit_code: bool,
+    /// After the alerts, print the rule's plan as it ran to stderr, each step
+    /// with its rows and time (what EXPLAIN ANALYZE shows).
+    #[arg(long)]
+    pub explain: bool,
 }
 
 /// `scanlake watch`.

@@ -132,6 +132,9 @@ async fn detect(args: DetectArgs) -> Result<Outcome> {
     tracing::info!("lake store: {}", lake.store.counts());
     let format = OutputFormat::choose(args.output.format, args.output.output.as_deref());
     output::write(&alerts.schema, &alerts.batches, format, args.output.output.as_deref())?;
+    if args.explain {
+        eprintln!("{}: the plan as it ran\n{}", query.name, alerts.explain());
+    }
     Ok(if args.exit_code { Outcome::Alerts(alerts.rows()) } else { Outcome::Done })
 }
 

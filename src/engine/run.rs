@@ -9,6 +9,7 @@ use datafusion::common::ParamValues;
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::context::SQLOptions;
+use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::SessionContext;
 
@@ -32,12 +33,20 @@ pub struct QueryResult {
     pub batches: Vec<RecordBatch>,
     /// What the plan read.
     pub scan: ScanStats,
+    /// The plan as it ran, with each step's metrics.
+    pub plan: Arc<dyn ExecutionPlan>,
 }
 
 impl QueryResult {
     /// Number of result rows.
     pub fn rows(&self) -> usize {
         self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// The plan as it ran, a step per line with its rows, time and other
+    /// metrics: what `EXPLAIN ANALYZE` shows.
+    pub fn explain(&self) -> String {
+        DisplayableExecutionPlan::with_metrics(self.plan.as_ref()).indent(true).to_string()
     }
 }
 
@@ -59,8 +68,8 @@ pub async fn run_sql(ctx: &SessionContext, name: &str, sql: &str, params: Option
         tracing::info!("{name}: scans {} files in {} partitions", scan.files, scan.partitions);
     }
     let schema = plan.schema();
-    let batches = collect(plan, task).await.map_err(wrap)?;
-    Ok(QueryResult { schema, batches, scan })
+    let batches = collect(plan.clone(), task).await.map_err(wrap)?;
+    Ok(QueryResult { schema, batches, scan, plan })
 }
 
 /// Counts the files (and their partitions) every file scan in `plan` reads.

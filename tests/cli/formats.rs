@@ -64,6 +64,20 @@ fn every_output_format_carries_the_alert_fields() {
 }
 
 #[test]
+fn explain_prints_the_plan_as_it_ran_and_leaves_the_alerts_alone() {
+    let (_dir, lake) = scan_lake();
+    let plain = detect_output(&lake, &["--format", "csv"]);
+    let explained = detect_output(&lake, &["--format", "csv", "--explain", "-q"]);
+    assert!(explained.status.success());
+    assert_eq!(explained.stdout, plain.stdout);
+    let plan = String::from_utf8_lossy(&explained.stderr);
+    assert!(plan.starts_with("queries/port_scan.sql: the plan as it ran"), "{plan}");
+    // A step per line with its metrics, from the one alert at the top down to the scans of the lake.
+    assert!(plan.lines().nth(1).is_some_and(|top| top.contains("output_rows=1,")), "{plan}");
+    assert!(plan.contains("DataSourceExec") && plan.contains("elapsed_compute="), "{plan}");
+}
+
+#[test]
 fn empty_results_are_still_valid_output() {
     let (_dir, lake) = scan_lake();
     let json = detect_output(&lake, &["--format", "json", "--threshold", "1000"]);
