@@ -133,7 +133,7 @@ async fn detect(args: DetectArgs) -> Result<Outcome> {
     let format = OutputFormat::choose(args.output.format, args.output.output.as_deref());
     output::write(&alerts.schema, &alerts.batches, format, args.output.output.as_deref())?;
     if args.explain {
-        eprintln!("{}: the plan as it ran\n{}", query.name, alerts.explain());
+        eprintln!("{}: the plan as it ran\n{}", query.name, alerts.plan);
     }
     Ok(if args.exit_code { Outcome::Alerts(alerts.rows()) } else { Outcome::Done })
 }

@@ -33,20 +33,16 @@ pub struct QueryResult {
     pub batches: Vec<RecordBatch>,
     /// What the plan read.
     pub scan: ScanStats,
-    /// The plan as it ran, with each step's metrics.
-    pub plan: Arc<dyn ExecutionPlan>,
+    /// The plan as it ran, a step per line with its rows, time and other
+    /// metrics: what `EXPLAIN ANALYZE` shows. Text, so that the plan (and
+    /// the hash tables its joins keep) is freed when the query ends.
+    pub plan: String,
 }
 
 impl QueryResult {
     /// Number of result rows.
     pub fn rows(&self) -> usize {
         self.batches.iter().map(RecordBatch::num_rows).sum()
-    }
-
-    /// The plan as it ran, a step per line with its rows, time and other
-    /// metrics: what `EXPLAIN ANALYZE` shows.
-    pub fn explain(&self) -> String {
-        DisplayableExecutionPlan::with_metrics(self.plan.as_ref()).indent(true).to_string()
     }
 }
 
@@ -69,6 +65,7 @@ pub async fn run_sql(ctx: &SessionContext, name: &str, sql: &str, params: Option
     }
     let schema = plan.schema();
     let batches = collect(plan.clone(), task).await.map_err(wrap)?;
+    let plan = DisplayableExecutionPlan::with_metrics(plan.as_ref()).indent(true).to_string();
     Ok(QueryResult { schema, batches, scan, plan })
 }
 
