@@ -50,7 +50,7 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
     }
     let ctx = match &options.scheduler {
-        None => SessionContext::new_with_config_rt(config, runtime.build_arc()?),
+        None => SessionContext::new_with_config_rt(config.with_extension(Arc::new(LocalEngine)), runtime.build_arc()?),
         Some(scheduler) => remote(scheduler, config, runtime.build_arc()?).await?,
     };
     lake.check().await?;
@@ -77,6 +77,9 @@ pub fn runtime_builder() -> RuntimeEnvBuilder {
     RuntimeEnvBuilder::new().with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
 }
 
+/// Marks a session whose plans run in this process, not on a cluster.
+struct LocalEngine;
+
 /// Whether a `DATAFUSION_*` environment variable sets `key`; it then wins over scanlake's choice.
 fn env_sets(key: &str) -> bool {
     std::env::var_os(key.replace('.', "_").to_uppercase()).is_some()
@@ -90,16 +93,26 @@ fn env_sets(key: &str) -> bool {
 ///   partition behind a hash of each row;
 /// - when most sources are seen a few times only, a partial aggregation per
 ///   partition merges too little to pay for itself: it is skipped unless it
-///   at least halves the rows (DataFusion's default: a fifth).
+///   at least halves the rows (DataFusion's default: a fifth);
+/// - with one partition per core, a core idles whenever its partition
+///   waits (for a file read, for the other side of a join); two per core
+///   keep the cores busier (on 2 cores: 165 % → 176 % CPU, the rule 3–5 %
+///   faster, BENCHMARKS.md; DuckDB and Polars gain nothing from more
+///   threads than cores). Only for the local engine: on a cluster the
+///   partitions are its tasks, and this machine's cores say nothing of them.
 pub fn tune_for_rule(ctx: &SessionContext) {
     let state = ctx.state_ref();
     let mut state = state.write();
+    let local = state.config().get_extension::<LocalEngine>().is_some();
     let options = state.config_mut().options_mut();
     if !env_sets("datafusion.optimizer.repartition_joins") {
         options.optimizer.repartition_joins = false;
     }
     if !env_sets("datafusion.execution.skip_partial_aggregation_probe_ratio_threshold") {
         options.execution.skip_partial_aggregation_probe_ratio_threshold = 0.5;
+    }
+    if local && !env_sets("datafusion.execution.target_partitions") {
+        options.execution.target_partitions = 2 * std::thread::available_parallelism().map_or(1, |n| n.get());
     }
 }
 
@@ -160,5 +173,27 @@ async fn explain(lake: &LakeLocation, error: Error) -> Error {
             }
         }
         _ => Error::Lake { lake: lake.display.clone(), reason: error.to_string() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule_partitions(ctx: &SessionContext) -> usize {
+        tune_for_rule(ctx);
+        ctx.state().config().target_partitions()
+    }
+
+    #[test]
+    fn the_rule_runs_two_partitions_per_core_on_the_local_engine_only() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let lake = LakeLocation::parse(concat!(env!("CARGO_MANIFEST_DIR"), "/data/lake"), false, &Default::default())
+            .expect("the sample lake");
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let local = runtime.block_on(open(&lake, &EngineOptions::default())).expect("a local session");
+        assert_eq!(rule_partitions(&local), 2 * cores);
+        // A session without the local engine's mark, as a cluster client's, keeps DataFusion's own.
+        assert_eq!(rule_partitions(&SessionContext::new()), SessionConfig::new().target_partitions());
     }
 }
