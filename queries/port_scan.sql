@@ -41,20 +41,35 @@ candidates AS (
     FROM events
     GROUP BY SrcKey
     HAVING count(DstPortNumber) > $threshold
+),
+-- Pass 1: the exact number of distinct destination ports per candidate
+-- source and bin. Only scanners survive it, so the evidence below is built
+-- for them alone.
+scanners AS (
+    SELECT e.SrcIpAddr, e.BinStart, count(DISTINCT e.DstPortNumber) AS AttemptedPortsCount
+    FROM candidates c
+    JOIN events e ON e.SrcKey = c.SrcKey
+    GROUP BY e.SrcIpAddr, e.BinStart
+    HAVING count(DISTINCT e.DstPortNumber) > $threshold
+),
+-- Pass 2: the events of those scanners in those bins. The small side of
+-- each join (candidates, scanners) comes first: it is the hash join's
+-- in-memory build side, and the engine pushes its keys into the scan of the
+-- events as a filter, so only their rows are decoded whole.
+evidence AS (
+    SELECT e.*, s.AttemptedPortsCount
+    FROM scanners s
+    -- The same as `e.BinStart = s.BinStart`, written as a time range so that
+    -- the filter pushed into the scan tests the source alone and the bin of
+    -- an event is computed only for the scanners' events.
+    JOIN events e ON e.SrcIpAddr = s.SrcIpAddr
+        AND e.TimeGenerated >= s.BinStart AND e.TimeGenerated < s.BinStart + CAST($bin AS INTERVAL)
 )
--- Pass 1: the candidates' events, each (source, bin) counted exactly and
--- with its evidence, in one aggregation. The candidates come first: they
--- are the hash join's in-memory build side, and the engine pushes their
--- keys into the scan of the events as a filter, so only their rows are
--- decoded whole. The evidence is built for every bin of the candidates
--- (about seven per alert on the benchmark's lake), not for the alerts
--- alone: that costs less than scanning the events again to fetch only
--- the alerts' rows (BENCHMARKS.md).
 SELECT
     SrcIpAddr,
     BinStart AS TimeGenerated,
     BinStart + CAST($bin AS INTERVAL) AS BinEnd,
-    count(DISTINCT DstPortNumber) AS AttemptedPortsCount,
+    AttemptedPortsCount,
     array_slice(array_sort(array_distinct(array_agg(DstPortNumber) FILTER (WHERE DstPortNumber IS NOT NULL))), 1, $max_ports) AS AttemptedPorts,
     array_slice(array_sort(array_distinct(array_agg(Reporter))), 1, $max_reporters) AS ReportedBy,
     min(TimeGenerated) AS FirstSeen,
@@ -63,8 +78,6 @@ SELECT
     count(DISTINCT DstIpAddr) AS DistinctTargets,
     md5(concat_ws('|', '1da9853f-3dea-4ea9-b7e5-26730da3d537', $profile, SrcIpAddr,
                   to_char(BinStart, '%Y-%m-%dT%H:%M:%SZ'), to_char(BinStart + CAST($bin AS INTERVAL), '%Y-%m-%dT%H:%M:%SZ'))) AS AlertId
-FROM candidates c
-JOIN events e ON e.SrcKey = c.SrcKey
-GROUP BY SrcIpAddr, BinStart
-HAVING count(DISTINCT DstPortNumber) > $threshold
+FROM evidence
+GROUP BY SrcIpAddr, BinStart, AttemptedPortsCount
 ORDER BY TimeGenerated, SrcIpAddr

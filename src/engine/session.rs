@@ -35,9 +35,8 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
         // ASIM names are mixed case (`SrcIpAddr`): keep SQL identifiers as written.
         .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
         // Joins keep the sides the SQL gives them: the rule puts its small
-        // side (the candidate sources) first, as the hash join's in-memory
-        // build side, which cannot spill; statistics could otherwise pick
-        // the events.
+        // side (the scanners) first, as the hash join's in-memory build side,
+        // which cannot spill; statistics could otherwise pick the events.
         .set_bool("datafusion.optimizer.join_reordering", false);
     // Filters evaluated while decoding (the external-source flag, and the
     // keys the joins of the rule push into the scans) mean other columns are
@@ -88,7 +87,7 @@ fn env_sets(key: &str) -> bool {
 
 /// Settings that suit the rule's plan, for the session that runs it (unless
 /// a `DATAFUSION_*` variable sets them):
-/// - its join has a small build side (the candidate sources), so one
+/// - its joins have a small build side (candidate sources, scanners), so one
 ///   shared hash table beats one per partition, and the filter it pushes
 ///   into the scan of the events is a single lookup rather than one per
 ///   partition behind a hash of each row;
