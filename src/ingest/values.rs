@@ -22,9 +22,17 @@ pub enum Record<'a> {
 /// One record's outcome: a row, a skip, or a rejection reason.
 pub type Mapped<'a> = Result<Record<'a>, String>;
 
+/// `text` without surrounding white space; the usual field, with none, is
+/// returned as it is without looking at its characters.
+pub fn trimmed(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    let plain = |b: Option<&u8>| b.is_some_and(|&b| b > b' ' && b < 0x80);
+    if plain(bytes.first()) && plain(bytes.last()) { text } else { text.trim() }
+}
+
 /// An integer in `min..=max`. Whole numbers written as `443.0` are accepted.
 pub fn parse_int(text: &str, min: i64, max: i64) -> Result<i64, String> {
-    let t = text.trim();
+    let t = trimmed(text);
     let value = t
         .parse::<i64>()
         .ok()
@@ -78,7 +86,7 @@ pub fn protocol_name(number: i64) -> Cow<'static, str> {
 
 /// A protocol written as a number or a name, as its upper-case IANA name.
 pub fn protocol(text: &str) -> Result<Cow<'static, str>, String> {
-    let t = text.trim();
+    let t = trimmed(text);
     if t.bytes().all(|b| b.is_ascii_digit()) {
         parse_int(t, 0, 255).map(protocol_name)
     } else {
@@ -88,7 +96,7 @@ pub fn protocol(text: &str) -> Result<Cow<'static, str>, String> {
 
 /// `true`/`false`, `T`/`F`, `1`/`0`.
 pub fn parse_bool(text: &str) -> Option<bool> {
-    match text.trim() {
+    match trimmed(text) {
         t if t.eq_ignore_ascii_case("true") || t == "T" || t == "1" => Some(true),
         t if t.eq_ignore_ascii_case("false") || t == "F" || t == "0" => Some(false),
         _ => None,

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::ingest::sink::{Part, Sink};
 use crate::ingest::values::{
-    Mapped, Record, each_line, json_lines, lookup, parse_bool, parse_count, parse_port, read_block, scalar,
+    Mapped, Record, each_line, json_lines, lookup, parse_bool, parse_count, parse_port, read_block, scalar, trimmed,
 };
 use crate::lake::schema::{SessionBatchBuilder, SessionRow};
 use crate::time::{Micros, check_range, parse_epoch_seconds, parse_timestamp};
@@ -102,7 +102,7 @@ fn upper_case(text: Cow<'_, str>) -> Cow<'_, str> {
 }
 
 fn parse_ts(text: &str) -> Result<Micros, String> {
-    let micros = match parse_epoch_seconds(text.trim()) {
+    let micros = match parse_epoch_seconds(trimmed(text)) {
         Some(m) => m,
         None => parse_timestamp(text, crate::time::utc()).map_err(|e| format!("ts: {e}"))?,
     };
@@ -120,7 +120,7 @@ fn conn_row(conn: Conn<'_>) -> Mapped<'_> {
     };
     let end = match conn.duration.as_deref() {
         Some(d) => {
-            let micros = parse_epoch_seconds(d.trim()).ok_or_else(|| format!("duration: invalid number `{d}`"))?;
+            let micros = parse_epoch_seconds(trimmed(d)).ok_or_else(|| format!("duration: invalid number `{d}`"))?;
             Some(ts.checked_add(micros).ok_or("duration: out of range")?)
         }
         None => None,

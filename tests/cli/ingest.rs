@@ -150,6 +150,18 @@ fn lake_files_are_sorted_zstd_parquet_with_page_index() {
     assert!(matches!(column.compression(), parquet::basic::Compression::ZSTD(_)));
     assert!(column.column_index_offset().is_some(), "page index written");
     assert!(meta.row_group(0).sorting_columns().is_some());
+    // Statistics where readers skip by them (time, the flags, the reporter), not on per-event values.
+    let group = meta.row_group(0);
+    let statistics = |name: &str| {
+        let column = group.columns().iter().find(|c| c.column_path().string() == name).expect("column");
+        column.statistics().is_some()
+    };
+    for name in ["TimeGenerated", "SrcIsExternal", "SrcIsExternalSentinel", "EventProduct", "DvcAction"] {
+        assert!(statistics(name), "{name} has statistics");
+    }
+    for name in ["SrcIpAddr", "DstIpAddr", "DstPortNumber", "SrcIpV4"] {
+        assert!(!statistics(name), "{name} has no statistics");
+    }
     let rows = scanlake()
         .args(["query", "--format", "csv", "--lake"])
         .arg(&lake)
