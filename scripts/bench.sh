@@ -64,16 +64,17 @@ run() {
     record "$name" "$peak" "${times[@]}"
 }
 
-# pair NAME_A CMD_A NAME_B CMD_B : runs the two shell commands in turn (A, B,
-# A, B, ...), $RUNS times each, so that a machine getting faster or slower
-# during the run weighs on both alike.
+# pair NAME_A ARGV_A NAME_B ARGV_B N : runs the commands held in the arrays
+# named ARGV_A and ARGV_B in turn (A, B, A, B, ...), N times each, so that a
+# machine getting faster or slower during the run weighs on both alike.
 pair() {
+    local -n argv_a=$2 argv_b=$4
     local times_a=() times_b=() peak_a=0 peak_b=0
-    for _ in $(seq "$RUNS"); do
-        once bash -c "$2"
+    for _ in $(seq "$5"); do
+        once "${argv_a[@]}"
         times_a+=("$SECS")
         (( KIB > peak_a )) && peak_a=$KIB
-        once bash -c "$4"
+        once "${argv_b[@]}"
         times_b+=("$SECS")
         (( KIB > peak_b )) && peak_b=$KIB
     done
@@ -139,17 +140,18 @@ kill "${CLUSTER[@]}" 2>/dev/null || true
 echo "== a one-day hunt: 7 days vs 365 days of $HUNT_ROWS_PER_DAY rows a day" >&2
 lake "$WORK/hunt-7" $((HUNT_ROWS_PER_DAY * 7)) 7
 lake "$WORK/hunt-365" $((HUNT_ROWS_PER_DAY * 365)) 365
-RUNS_SAVED=$RUNS; RUNS=$HUNT_RUNS
-run hunt-7 "$BIN" -q detect --lake "$WORK/hunt-7" --from 2024-04-21T00:00:00Z --to 2024-04-22T00:00:00Z --format csv
-run hunt-365 "$BIN" -q detect --lake "$WORK/hunt-365" --from 2024-04-21T00:00:00Z --to 2024-04-22T00:00:00Z --format csv
-RUNS=$RUNS_SAVED
+ONE_DAY=(-q detect --from 2024-04-21T00:00:00Z --to 2024-04-22T00:00:00Z --format csv --lake)
+HUNT_7=("$BIN" "${ONE_DAY[@]}" "$WORK/hunt-7")
+HUNT_365=("$BIN" "${ONE_DAY[@]}" "$WORK/hunt-365")
+pair hunt-7 HUNT_7 hunt-365 HUNT_365 "$HUNT_RUNS"
 
 echo "== ingest: a $ZEEK_LINES-line Zeek conn.log" >&2
 ZEEK="$WORK/conn-$ZEEK_LINES.log"
 [ -f "$ZEEK" ] || "$BIN" -q generate --zeek "$ZEEK" --rows "$ZEEK_LINES" --days 1
 ZEEK_MB=$(( $(stat -c %s "$ZEEK") / 1000000 ))
-pair ingest-scanlake "rm -rf '$WORK/ingest-lake' && '$BIN' -q ingest --lake '$WORK/ingest-lake' '$ZEEK'" \
-    ingest-duckdb "rm -f '$WORK/duckdb.parquet' && '$PY' scripts/duckdb_ingest.py '$ZEEK' '$WORK/duckdb.parquet'"
+INGEST_SCANLAKE=(bash -c "rm -rf '$WORK/ingest-lake' && '$BIN' -q ingest --lake '$WORK/ingest-lake' '$ZEEK'")
+INGEST_DUCKDB=(bash -c "rm -f '$WORK/duckdb.parquet' && '$PY' scripts/duckdb_ingest.py '$ZEEK' '$WORK/duckdb.parquet'")
+pair ingest-scanlake INGEST_SCANLAKE ingest-duckdb INGEST_DUCKDB "$RUNS"
 
 if [ -n "${BIG_ROWS:-}" ]; then
     echo "== --memory-limit 256MB on a $BIG_ROWS-row lake" >&2
