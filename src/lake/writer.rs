@@ -1,5 +1,6 @@
 //! Writes batches of events into the hive-partitioned lake: external
-//! sources first, then by time, one file per UTC date, zstd, statistics (see [`WITHOUT_STATISTICS`]) and page index. Each file
+//! sources first, then by time, one file per UTC date, zstd, page index,
+//! statistics where they prune (see [`WITHOUT_STATISTICS`]). Each file
 //! appears whole or not at all, and existing files are never overwritten.
 
 use std::collections::BTreeSet;
