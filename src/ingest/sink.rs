@@ -207,6 +207,16 @@ impl<'r> Sink<'r> {
         }
     }
 
+    /// [`take`](Self::take) for a record whose text values are all parts of
+    /// `raw` (or constants): when `raw` is no longer than a value may be,
+    /// no value can be, and the lengths are not checked.
+    pub fn take_parts_of(&mut self, line: u64, raw: &[u8], mapped: Mapped<'_>) -> Result<()> {
+        match &mapped {
+            Ok(Record::Row(row)) if raw.len() <= MAX_VALUE_BYTES => self.row(row),
+            _ => self.take(line, raw, mapped),
+        }
+    }
+
     /// Counts a record that is deliberately not an event (e.g. another
     /// Windows event id, or a NODATA flow record).
     pub fn skip(&mut self, reason: &str) {

@@ -422,7 +422,8 @@ fn data_line(
             }
         }
     };
-    sink.take(line_no, raw, mapped)
+    // Every text value is a field of the line, a constant or the protocol upper-cased.
+    sink.take_parts_of(line_no, raw, mapped)
 }
 
 /// A conn field of a JSON record: `id.orig_h`, `id_orig_h`, or `{"id": {"orig_h": …}}`.

@@ -5,6 +5,7 @@ pub mod location;
 pub mod manifest;
 pub mod schema;
 pub mod store;
+pub mod text_builder;
 pub mod writer;
 
 pub use location::LakeLocation;

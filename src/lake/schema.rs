@@ -6,12 +6,13 @@ use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, AsArray, BooleanBuilder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
+    ArrayRef, AsArray, BooleanBuilder, Int32Builder, Int64Builder, RecordBatch, TimestampMicrosecondBuilder,
+    UInt32Builder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::address;
+use crate::lake::text_builder::TextBuilder;
 use crate::time::Micros;
 
 /// Name of the lake's event table, and of its folder in the lake.
@@ -146,7 +147,7 @@ impl SessionRow<'_> {
 pub struct SessionBatchBuilder {
     times: [TimestampMicrosecondBuilder; 3],
     event_count: Int32Builder,
-    text: Vec<StringBuilder>,
+    text: Vec<TextBuilder>,
     ports: [Int32Builder; 2],
     counters: [Int64Builder; 4],
     src_v4: UInt32Builder,
@@ -174,7 +175,7 @@ impl SessionBatchBuilder {
         Self {
             times: [ts(), ts(), ts()],
             event_count: Int32Builder::with_capacity(rows),
-            text: text_bytes.iter().map(|bytes| StringBuilder::with_capacity(rows, *bytes)).collect(),
+            text: text_bytes.iter().map(|bytes| TextBuilder::with_capacity(rows, *bytes)).collect(),
             ports: std::array::from_fn(|_| Int32Builder::with_capacity(rows)),
             counters: std::array::from_fn(|_| Int64Builder::with_capacity(rows)),
             src_v4: UInt32Builder::with_capacity(rows),
@@ -267,14 +268,14 @@ impl SessionBatchBuilder {
     /// Builds a batch of the rows appended so far and resets the builder,
     /// with room for a batch like this one (the next is likely the same size).
     pub fn finish(&mut self) -> RecordBatch {
-        let text_bytes: [usize; TEXT_COLUMNS] = std::array::from_fn(|i| self.text[i].values_slice().len());
+        let text_bytes: [usize; TEXT_COLUMNS] = std::array::from_fn(|i| self.text[i].bytes());
         let next = Self::with_capacity(self.len, &text_bytes);
         std::mem::replace(self, next).into_batch()
     }
 
     /// Builds a batch of the rows appended (none to follow).
     pub fn into_batch(mut self) -> RecordBatch {
-        let mut text = self.text.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef);
+        let mut text = self.text.iter_mut().map(TextBuilder::finish);
         let mut next_text = || text.next().expect("TEXT_COLUMNS text builders");
         let [t0, t1, t2] = &mut self.times;
         let columns: Vec<ArrayRef> = vec![

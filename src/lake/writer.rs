@@ -15,7 +15,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::compute_leaves;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -113,6 +113,8 @@ pub struct PartitionWriter {
     pub existing: usize,
     /// Files written (or found) since the last completed input.
     current: Vec<String>,
+    /// Bytes per row of the last file encoded, to size the next one's buffer.
+    bytes_per_row: Option<f64>,
     lake: LakeLocation,
 }
 
@@ -150,6 +152,13 @@ impl PartitionWriter {
         ]
         .into_iter()
         .fold(props, |props, column| props.set_column_dictionary_enabled(ColumnPath::from(column), false));
+        // Start and end times: the difference from the row before takes a
+        // few bits (the rows are in time order), where plain values leave
+        // zstd 8 bytes a row to squeeze. Files are about 4 % smaller.
+        // TimeGenerated stays plain: the rule reads it.
+        let props = ["EventStartTime", "EventEndTime"].into_iter().fold(props, |props, column| {
+            props.set_column_encoding(ColumnPath::from(column), Encoding::DELTA_BINARY_PACKED)
+        });
         let props = WITHOUT_STATISTICS
             .into_iter()
             .fold(props, |props, column| {
@@ -166,6 +175,7 @@ impl PartitionWriter {
             partitions: BTreeSet::new(),
             existing: 0,
             current: Vec::new(),
+            bytes_per_row: None,
             lake: lake.clone(),
         }
     }
@@ -195,26 +205,25 @@ impl PartitionWriter {
         if pieces.iter().all(|p| p.num_rows() == 0) {
             return Ok(());
         }
-        let rows = Ordered::new(&pieces, storage_order(&pieces)?)?;
-        // The pieces' memory is free for the next rows while these are encoded.
-        drop(pieces);
-        let times = rows.column(TIME_GENERATED_INDEX, 0..rows.len())?;
-        let times =
-            times.as_primitive_opt::<TimestampMicrosecondType>().ok_or_else(|| not_of_lake_type("TimeGenerated"))?;
-        let mut start = 0;
-        while start < rows.len() {
-            let day = utc_day(times.value(start));
-            let end = (start..rows.len()).find(|&i| utc_day(times.value(i)) != day).unwrap_or(rows.len());
-            self.write_file(&utc_date(times.value(start)), &rows, start..end, name).await?;
-            start = end;
+        let (order, days) = storage_order(&pieces)?;
+        let rows = Ordered::new(&pieces, order)?;
+        for (day, range) in days {
+            self.write_file(&utc_date(day * DAY), &rows, range, name).await?;
         }
         Ok(())
     }
 
     async fn write_file(&mut self, date: &str, rows: &Ordered, range: Range<usize>, name: Option<&str>) -> Result<()> {
         let count = range.len();
-        let mut buffer = Vec::with_capacity(rows.memory_size() / rows.len() * count / 4);
+        // Room for the file at once: a buffer that grows copies itself, and
+        // one much too large (over 32 MiB) is taken from fresh pages.
+        let capacity = match self.bytes_per_row {
+            Some(bytes) => (bytes * 1.05 * count as f64) as usize + 64 * 1024,
+            None => rows.memory_size() / rows.len() * count / 6,
+        };
+        let mut buffer = Vec::with_capacity(capacity);
         encode(&mut buffer, rows, range, &self.props)?;
+        self.bytes_per_row = Some(buffer.len() as f64 / count as f64);
         let name = match name {
             Some(stem) => format!("part-{stem}.parquet"),
             None => format!("part-{}.parquet", uuid::Uuid::now_v7()),
@@ -252,12 +261,17 @@ impl PartitionWriter {
     }
 }
 
+/// Each UTC day (days since 1970) of a batch's rows, with the range of the
+/// storage order that holds them.
+type Days = Vec<(i64, Range<usize>)>;
+
 /// The positions (across `pieces`) of the rows in storage order: by UTC
 /// day (one file each), then external sources first (`SrcIsExternalSentinel`,
 /// then `SrcIsExternal`: true, false, null), then by time, then by position,
-/// so that the same rows always give the same files. One packed integer per
-/// row sorts much faster than a tuple.
-fn storage_order(pieces: &[RecordBatch]) -> Result<UInt32Array> {
+/// so that the same rows always give the same files. Also each day and the
+/// range of the order that holds its rows. One packed integer per row sorts
+/// much faster than a tuple.
+fn storage_order(pieces: &[RecordBatch]) -> Result<(UInt32Array, Days)> {
     let rank =
         |flags: &BooleanArray, i: usize| -> u128 { if flags.is_null(i) { 2 } else { u128::from(!flags.value(i)) } };
     let mut keys = Vec::with_capacity(pieces.iter().map(RecordBatch::num_rows).sum());
@@ -274,7 +288,16 @@ fn storage_order(pieces: &[RecordBatch]) -> Result<UInt32Array> {
         }));
     }
     keys.par_sort_unstable();
-    Ok(UInt32Array::from(keys.into_par_iter().map(|key| key as u32).collect::<Vec<_>>()))
+    let day = |key: u128| i64::from(((key >> 96) as u32 ^ 0x8000_0000) as i32);
+    let mut days = Days::new();
+    for (i, &key) in keys.iter().enumerate() {
+        match days.last_mut() {
+            Some((d, range)) if *d == day(key) => range.end = i + 1,
+            _ => days.push((day(key), i..i + 1)),
+        }
+    }
+    let order = UInt32Array::from(keys.into_par_iter().map(|key| key as u32).collect::<Vec<_>>());
+    Ok((order, days))
 }
 
 /// The column `name` of `batch` as the lake's type (`as_type` gives it).
@@ -295,29 +318,40 @@ fn not_of_lake_type(column: &str) -> Error {
 /// encoded, a row group at a time, so the reordered values are encoded
 /// while still in cache and the batch is never held twice. A column that
 /// holds one value (or none) throughout, like the constant columns of a
-/// source, needs no reordering.
+/// source, is neither put together nor reordered: a row group's worth of
+/// its value serves every row group.
 struct Ordered {
     schema: SchemaRef,
-    /// Each column whole, in the pieces' order, and whether it is constant.
-    columns: Vec<(ArrayRef, bool)>,
-    /// Positions in `columns` of the rows in storage order.
+    columns: Vec<Column>,
+    /// Positions in the columns of the rows in storage order.
     order: UInt32Array,
+}
+
+/// A column of [`Ordered`].
+enum Column {
+    /// The column whole, in the pieces' order.
+    Whole(ArrayRef),
+    /// The one value, repeated for a row group.
+    Constant(ArrayRef),
 }
 
 impl Ordered {
     /// `pieces` in `order` (positions across the pieces); a column per task on rayon's pool.
     fn new(pieces: &[RecordBatch], order: UInt32Array) -> Result<Self> {
+        let repeat = UInt32Array::from(vec![0; order.len().min(ROW_GROUP_ROWS)]);
         let columns = (0..pieces[0].num_columns())
             .into_par_iter()
             .map(|c| {
-                let arrays: Vec<&dyn Array> = pieces.iter().map(|p| p.column(c).as_ref()).collect();
-                let whole = match arrays.as_slice() {
-                    [one] => make_array(one.to_data()),
-                    _ => concat(&arrays)?,
-                };
+                let arrays: Vec<&dyn Array> =
+                    pieces.iter().map(|p| p.column(c).as_ref()).filter(|a| !a.is_empty()).collect();
                 let constants: Option<Vec<Option<Vec<u8>>>> = arrays.iter().map(|a| constant(*a)).collect();
-                let constant = matches!(constants, Some(values) if values.iter().all(|v| *v == values[0]));
-                Ok((whole, constant))
+                Ok(match (constants, arrays.as_slice()) {
+                    (Some(values), _) if values.iter().all(|v| *v == values[0]) => {
+                        Column::Constant(take(arrays[0], &repeat, None)?)
+                    }
+                    (_, [one]) => Column::Whole(make_array(one.to_data())),
+                    _ => Column::Whole(concat(&arrays)?),
+                })
             })
             .collect::<Result<Vec<_>, ArrowError>>()?;
         Ok(Self { schema: pieces[0].schema(), columns, order })
@@ -328,14 +362,14 @@ impl Ordered {
     }
 
     fn memory_size(&self) -> usize {
-        self.columns.iter().map(|(c, _)| c.get_array_memory_size()).sum()
+        self.columns.iter().map(|c| if let Column::Whole(whole) = c { whole.get_array_memory_size() } else { 0 }).sum()
     }
 
-    /// Column `index`'s values for the rows `range` of the storage order.
+    /// Column `index`'s values for the rows `range` of the storage order (at most a row group).
     fn column(&self, index: usize, range: Range<usize>) -> Result<ArrayRef, ArrowError> {
         match &self.columns[index] {
-            (whole, true) => Ok(whole.slice(0, range.len())),
-            (whole, false) => take(whole, &self.order.slice(range.start, range.len()), None),
+            Column::Constant(value) => Ok(value.slice(0, range.len())),
+            Column::Whole(whole) => take(whole, &self.order.slice(range.start, range.len()), None),
         }
     }
 }
@@ -425,7 +459,10 @@ where
     T: Send + 'static,
     F: FnOnce(tokio::sync::mpsc::Sender<Message>) -> Result<T> + Send + 'static,
 {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(1);
+    // Two batches may wait: while the writer does the parts of a file that
+    // run on one core (putting its row groups together, storing it), the
+    // producer goes on parsing on the other instead of waiting to hand over.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(2);
     let producer = tokio::task::spawn_blocking(move || produce(tx));
     let mut writer = PartitionWriter::new(lake);
     let mut write_error = None;
@@ -510,8 +547,18 @@ mod tests {
             .map(|i| (utc_day(times.value(i)), rank(&sentinel, i), rank(&external, i), times.value(i), i as u32))
             .collect();
         expected.sort();
-        let order = storage_order(&pieces).expect("order");
-        assert_eq!(order.values().to_vec(), expected.iter().map(|k| k.4).collect::<Vec<_>>());
+        let (order, days) = storage_order(&pieces).expect("order");
+        let positions = order.values().to_vec();
+        assert_eq!(positions, expected.iter().map(|k| k.4).collect::<Vec<_>>());
+        // One range per day, in order, covering every row.
+        let day_of = |i: usize| utc_day(times.value(positions[i] as usize));
+        assert_eq!(days.len(), 2);
+        assert_eq!(days[0].1.start, 0);
+        assert_eq!(days[0].1.end, days[1].1.start);
+        assert_eq!(days[1].1.end, whole.num_rows());
+        for (day, range) in &days {
+            assert!(range.clone().all(|i| day_of(i) == *day));
+        }
         // Rows reordered from the pieces are those of the whole, reordered,
         // whatever part of the order is asked for.
         let reordered = take_record_batch(&whole, &order).expect("take");

@@ -162,13 +162,25 @@ fn lake_files_are_sorted_zstd_parquet_with_page_index() {
     for name in ["SrcIpAddr", "DstIpAddr", "DstPortNumber", "SrcIpV4"] {
         assert!(!statistics(name), "{name} has no statistics");
     }
+    // Start and end times as deltas from row to row; TimeGenerated plain.
+    let encodings = |name: &str| {
+        let column = group.columns().iter().find(|c| c.column_path().string() == name).expect("column");
+        column.encodings().collect::<Vec<_>>()
+    };
+    for name in ["EventStartTime", "EventEndTime"] {
+        assert!(encodings(name).contains(&parquet::basic::Encoding::DELTA_BINARY_PACKED), "{name}");
+    }
+    assert!(!encodings("TimeGenerated").contains(&parquet::basic::Encoding::DELTA_BINARY_PACKED));
     let rows = scanlake()
         .args(["query", "--format", "csv", "--lake"])
         .arg(&lake)
-        .arg("SELECT DstPortNumber FROM network_session")
+        .arg("SELECT DstPortNumber, EventStartTime, EventEndTime FROM network_session")
         .output()
         .expect("run");
-    assert_eq!(String::from_utf8_lossy(&rows.stdout), "DstPortNumber\n2\n1\n");
+    assert_eq!(
+        String::from_utf8_lossy(&rows.stdout),
+        "DstPortNumber,EventStartTime,EventEndTime\n2,2024-04-19T00:10:00Z,2024-04-19T00:10:00Z\n1,2024-04-19T00:30:00Z,2024-04-19T00:30:00Z\n"
+    );
     drop(dir);
 }
 
