@@ -207,6 +207,8 @@ impl PartitionWriter {
         }
         let (order, days) = storage_order(&pieces)?;
         let rows = Ordered::new(&pieces, order)?;
+        // The pieces' memory is free for the next rows while these are encoded.
+        drop(pieces);
         for (day, range) in days {
             self.write_file(&utc_date(day * DAY), &rows, range, name).await?;
         }
