@@ -152,10 +152,8 @@ fn lake_files_are_sorted_zstd_parquet_with_page_index() {
     assert!(meta.row_group(0).sorting_columns().is_some());
     // Statistics where readers skip by them (time, the flags, the reporter), not on per-event values.
     let group = meta.row_group(0);
-    let statistics = |name: &str| {
-        let column = group.columns().iter().find(|c| c.column_path().string() == name).expect("column");
-        column.statistics().is_some()
-    };
+    let column = |name: &str| group.columns().iter().find(|c| c.column_path().string() == name).expect("column");
+    let statistics = |name: &str| column(name).statistics().is_some();
     for name in ["TimeGenerated", "SrcIsExternal", "SrcIsExternalSentinel", "EventProduct", "DvcAction"] {
         assert!(statistics(name), "{name} has statistics");
     }
@@ -163,10 +161,7 @@ fn lake_files_are_sorted_zstd_parquet_with_page_index() {
         assert!(!statistics(name), "{name} has no statistics");
     }
     // Start and end times as deltas from row to row; TimeGenerated plain.
-    let encodings = |name: &str| {
-        let column = group.columns().iter().find(|c| c.column_path().string() == name).expect("column");
-        column.encodings().collect::<Vec<_>>()
-    };
+    let encodings = |name: &str| column(name).encodings().collect::<Vec<_>>();
     for name in ["EventStartTime", "EventEndTime"] {
         assert!(encodings(name).contains(&parquet::basic::Encoding::DELTA_BINARY_PACKED), "{name}");
     }
