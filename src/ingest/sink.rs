@@ -7,13 +7,15 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, BooleanArray, RecordBatch, UInt32Array};
+use arrow::compute::kernels::boolean::not;
+use arrow::compute::{filter, filter_record_batch};
 use tokio::sync::mpsc::Sender;
 
 use crate::error::{Error, Result};
 use crate::ingest::values::{Mapped, Record};
 use crate::lake::schema::{SessionBatchBuilder, SessionRow};
-use crate::lake::writer::Message;
+use crate::lake::writer::{Message, sorted};
 
 /// How many rejected lines are printed to stderr before only counting.
 const SHOWN_REJECTS: u64 = 20;
@@ -120,8 +122,10 @@ pub struct Part {
     /// The number of lines in the part.
     pub lines: u64,
     counts: InputCounts,
-    /// The rows, if any.
+    /// The rows, if any, in storage order (see [`sorted`]).
     pub rows: Option<RecordBatch>,
+    /// Each row's position in the part (its input order).
+    positions: UInt32Array,
     rejected: Vec<Rejected>,
 }
 
@@ -272,8 +276,13 @@ impl<'r> Sink<'r> {
         let lines = parse(&mut sink)?;
         let Sink { counts, builder, .. } = sink;
         // The part's one batch, without room made for a next one.
-        let rows = (!builder.is_empty()).then(|| builder.into_batch());
-        Ok(Part { lines, counts, rows, rejected: rejects.kept.unwrap_or_default() })
+        let (rows, positions) = if builder.is_empty() {
+            (None, UInt32Array::from(Vec::<u32>::new()))
+        } else {
+            let (rows, positions) = sorted(&builder.into_batch())?;
+            (Some(rows), positions)
+        };
+        Ok(Part { lines, counts, rows, positions, rejected: rejects.kept.unwrap_or_default() })
     }
 
     /// Takes in a part parsed by [`part`](Self::part) whose first line is
@@ -289,14 +298,23 @@ impl<'r> Sink<'r> {
         }
         self.counts.unknown_columns.extend(part.counts.unknown_columns);
         if let Some(mut rows) = part.rows {
-            // Files hold exactly `batch_rows` rows (the builder is empty between parts).
+            // Files hold exactly `batch_rows` rows (the builder is empty
+            // between parts), the next ones in input order: of a part cut
+            // where a file ends, the rows before the cut, still in order.
+            let mut positions = part.positions;
+            let mut taken = 0;
             while self.piece_rows + rows.num_rows() >= self.batch_rows {
                 let fits = self.batch_rows - self.piece_rows;
+                let before: BooleanArray =
+                    positions.values().iter().map(|&p| Some((p as usize) < taken + fits)).collect();
+                let after = not(&before)?;
                 self.counts.accepted += fits as u64;
-                self.pieces.push(rows.slice(0, fits));
+                self.pieces.push(filter_record_batch(&rows, &before)?);
                 self.piece_rows += fits;
                 self.flush()?;
-                rows = rows.slice(fits, rows.num_rows() - fits);
+                rows = filter_record_batch(&rows, &after)?;
+                positions = filter(&positions, &after)?.as_primitive().clone();
+                taken += fits;
             }
             if rows.num_rows() > 0 {
                 self.counts.accepted += rows.num_rows() as u64;
@@ -311,5 +329,64 @@ impl<'r> Sink<'r> {
     pub fn finish(mut self) -> Result<InputCounts> {
         self.flush()?;
         Ok(self.counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use arrow::datatypes::Int32Type;
+
+    use super::*;
+
+    /// Rows numbered by their DstPortNumber, at times out of order, from
+    /// external and internal sources.
+    fn part(first: i32, rows: i32) -> Part {
+        Sink::part("input", SessionBatchBuilder::default(), |sink| {
+            for n in first..first + rows {
+                let row = SessionRow {
+                    time_generated: 1_713_484_800_000_000 + i64::from((n * 7_919) % 1_000) * 1_000_000,
+                    src_ip_addr: Some(Cow::Borrowed(if n % 3 == 0 { "198.51.100.1" } else { "10.0.0.1" })),
+                    dst_port_number: Some(n),
+                    ..Default::default()
+                };
+                sink.row(&row)?;
+            }
+            Ok(rows as u64)
+        })
+        .expect("part")
+    }
+
+    /// Parts are put in storage order where they are parsed; cut where a
+    /// file ends, they still give each file the next rows of the input.
+    #[test]
+    fn files_hold_the_next_rows_of_the_input_whatever_order_parts_come_in() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(100);
+        let mut rejects = Rejects::new(None).expect("rejects");
+        let mut sink = Sink::new("input", 700, &tx, &mut rejects);
+        let mut first = 0;
+        for rows in [500, 1_000, 1_700, 30, 670] {
+            sink.absorb(1, part(first, rows)).expect("absorb");
+            first += rows;
+        }
+        let counts = sink.finish().expect("finish");
+        assert_eq!(counts.accepted, first as u64);
+        drop(tx);
+        let mut next = 0;
+        while let Ok(Message::Rows { pieces, .. }) = rx.try_recv() {
+            let mut numbers: Vec<i32> = pieces
+                .iter()
+                .flat_map(|p| {
+                    p.column_by_name("DstPortNumber").expect("port").as_primitive::<Int32Type>().values().to_vec()
+                })
+                .collect();
+            numbers.sort_unstable();
+            let rows = numbers.len() as i32;
+            assert_eq!(numbers, (next..next + rows).collect::<Vec<_>>());
+            assert!(rows == 700 || next + rows == first, "a file of {rows} rows");
+            next += rows;
+        }
+        assert_eq!(next, first);
     }
 }
