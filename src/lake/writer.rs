@@ -155,9 +155,13 @@ impl PartitionWriter {
         // Start and end times: the difference from the row before takes a
         // few bits (the rows are in time order), where plain values leave
         // zstd 8 bytes a row to squeeze. Files are about 4 % smaller.
-        // TimeGenerated stays plain: the rule reads it.
+        // TimeGenerated stays plain: the rule reads it. zstd does not shrink
+        // the differences any further (it made them 0.02 % larger), so they
+        // are stored as they are, and cost no compression or decompression.
         let props = ["EventStartTime", "EventEndTime"].into_iter().fold(props, |props, column| {
-            props.set_column_encoding(ColumnPath::from(column), Encoding::DELTA_BINARY_PACKED)
+            props
+                .set_column_encoding(ColumnPath::from(column), Encoding::DELTA_BINARY_PACKED)
+                .set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED)
         });
         let props = WITHOUT_STATISTICS
             .into_iter()
