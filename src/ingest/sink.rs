@@ -361,7 +361,7 @@ mod tests {
     /// Parts are put in storage order where they are parsed; cut where a
     /// file ends, they still give each file the next rows of the input.
     #[test]
-    fn files_hold_the_next_rows_of_the_input_whatever_order_parts_come_in() {
+    fn files_hold_the_next_rows_of_the_input_though_parts_are_sorted() {
         let (tx, mut rx) = tokio::sync::mpsc::channel(100);
         let mut rejects = Rejects::new(None).expect("rejects");
         let mut sink = Sink::new("input", 700, &tx, &mut rejects);
