@@ -122,10 +122,9 @@ pub struct Part {
     /// The number of lines in the part.
     pub lines: u64,
     counts: InputCounts,
-    /// The rows, if any, in storage order (see [`sorted`]).
-    pub rows: Option<RecordBatch>,
-    /// Each row's position in the part (its input order).
-    positions: UInt32Array,
+    /// The rows, if any, in storage order (see [`sorted`]), with each
+    /// row's position in the part (its input order).
+    pub rows: Option<(RecordBatch, UInt32Array)>,
     rejected: Vec<Rejected>,
 }
 
@@ -276,13 +275,8 @@ impl<'r> Sink<'r> {
         let lines = parse(&mut sink)?;
         let Sink { counts, builder, .. } = sink;
         // The part's one batch, without room made for a next one.
-        let (rows, positions) = if builder.is_empty() {
-            (None, UInt32Array::from(Vec::<u32>::new()))
-        } else {
-            let (rows, positions) = sorted(&builder.into_batch())?;
-            (Some(rows), positions)
-        };
-        Ok(Part { lines, counts, rows, positions, rejected: rejects.kept.unwrap_or_default() })
+        let rows = if builder.is_empty() { None } else { Some(sorted(&builder.into_batch())?) };
+        Ok(Part { lines, counts, rows, rejected: rejects.kept.unwrap_or_default() })
     }
 
     /// Takes in a part parsed by [`part`](Self::part) whose first line is
@@ -297,11 +291,10 @@ impl<'r> Sink<'r> {
             *self.counts.skipped.entry(reason).or_default() += n;
         }
         self.counts.unknown_columns.extend(part.counts.unknown_columns);
-        if let Some(mut rows) = part.rows {
+        if let Some((mut rows, mut positions)) = part.rows {
             // Files hold exactly `batch_rows` rows (the builder is empty
             // between parts), the next ones in input order: of a part cut
             // where a file ends, the rows before the cut, still in order.
-            let mut positions = part.positions;
             let mut taken = 0;
             while self.piece_rows + rows.num_rows() >= self.batch_rows {
                 let fits = self.batch_rows - self.piece_rows;

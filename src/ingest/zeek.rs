@@ -391,7 +391,7 @@ impl Parts {
         let Some((part, bytes)) = self.queue.pop_front() else { return Ok(()) };
         let stopped = || Error::Input { input: sink.input.clone(), reason: "a parser stopped".into() };
         let part = part.recv().map_err(|_| stopped())??;
-        if let Some(rows) = part.rows.as_ref().filter(|rows| rows.num_rows() > 1000) {
+        if let Some((rows, _)) = part.rows.as_ref().filter(|(rows, _)| rows.num_rows() > 1000) {
             self.like = Some((rows.clone(), bytes));
         }
         let lines = part.lines;
