@@ -83,11 +83,11 @@ pair() {
 }
 
 lake() {  # lake DIR ROWS DAYS : generate once
-    # The marker names the lake layout too (v4: external sources clustered first, no dictionary for near-unique columns, statistics where they prune, start and end times delta-encoded).
-    if [ ! -f "$1/.done-$2-$3-v4" ]; then
+    # The marker names the lake layout too (v5: external sources clustered first, no dictionary for near-unique or constant columns, statistics where they prune, start and end times delta-encoded).
+    if [ ! -f "$1/.done-$2-$3-v5" ]; then
         rm -rf "$1"
         "$BIN" -q generate --lake "$1" --rows "$2" --days "$3" > /dev/null
-        touch "$1/.done-$2-$3-v4"
+        touch "$1/.done-$2-$3-v5"
     fi
 }
 

@@ -425,9 +425,11 @@ fn constant(column: &dyn Array) -> Option<Option<Vec<u8>>> {
     let data = column.to_data();
     let start = data.offset() * width;
     let bytes = data.buffers().first()?.as_slice().get(start..start + data.len() * width)?;
-    let mut values = bytes.chunks_exact(width);
-    let first = values.next()?;
-    values.all(|value| value == first).then(|| Some(first.to_vec()))
+    let first = bytes.get(..width)?;
+    // The bytes repeating with the period of one value: one comparison of
+    // the whole buffer (vectorised), not one per row.
+    let periodic = bytes[width..] == bytes[..bytes.len() - width];
+    periodic.then(|| Some(first.to_vec()))
 }
 
 /// Encodes the rows `range` of `rows` as Parquet into `buffer`: every
@@ -435,10 +437,23 @@ fn constant(column: &dyn Array) -> Option<Option<Vec<u8>>> {
 /// waits for a row group's slowest column while the producer goes on
 /// parsing), then the chunks appended in order.
 fn encode(buffer: &mut Vec<u8>, rows: &Ordered, range: Range<usize>, props: &WriterProperties) -> Result<()> {
+    let fields = rows.schema.fields();
+    // A column holding one value throughout (a source's vendor, product,
+    // event type) is written plain: zstd squeezes the repeats to nothing,
+    // while a dictionary would hash every row's value to find it is the one
+    // it already holds.
+    let props = rows
+        .columns
+        .iter()
+        .zip(fields)
+        .filter(|(column, _)| matches!(column, Column::Constant(value) if value.null_count() == 0))
+        .fold(props.clone().into_builder(), |props, (_, field)| {
+            props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false)
+        })
+        .build();
     // ArrowWriter sets up the file (the Arrow schema goes into its metadata); the row groups are ours.
     let (mut file, factory) =
-        ArrowWriter::try_new(buffer, rows.schema.clone(), Some(props.clone()))?.into_serialized_writer()?;
-    let fields = rows.schema.fields();
+        ArrowWriter::try_new(buffer, rows.schema.clone(), Some(props))?.into_serialized_writer()?;
     let mut work = Vec::new();
     for (index, start) in range.clone().step_by(ROW_GROUP_ROWS).enumerate() {
         let group = start..(start + ROW_GROUP_ROWS).min(range.end);
@@ -558,6 +573,12 @@ mod tests {
         assert_eq!(constant(&text(&[Some("y"), Some("x"), Some("x")]).slice(1, 2)), bytes("x"));
         assert_eq!(constant(&Int32Array::from(vec![1, 1, 1])), Some(Some(1i32.to_le_bytes().to_vec())));
         assert_eq!(constant(&Int32Array::from(vec![1, 2, 1])), None);
+        assert_eq!(constant(&Int32Array::from(vec![1, 1, 2])), None);
+        assert_eq!(constant(&Int32Array::from(vec![7])), Some(Some(7i32.to_le_bytes().to_vec())));
+        // 0x0101 and 0x01010101: equal bytes, a different value each.
+        assert_eq!(constant(&Int32Array::from(vec![257, 16_843_009])), None);
+        assert_eq!(constant(&Int32Array::from(vec![2, 1, 1]).slice(1, 2)), Some(Some(1i32.to_le_bytes().to_vec())));
+        assert_eq!(constant(&Int32Array::from(vec![1, 1, 2]).slice(1, 2)), None);
     }
 
     #[test]

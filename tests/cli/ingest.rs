@@ -166,6 +166,11 @@ fn lake_files_are_sorted_zstd_parquet_with_page_index() {
         assert!(encodings(name).contains(&parquet::basic::Encoding::DELTA_BINARY_PACKED), "{name}");
     }
     assert!(!encodings("TimeGenerated").contains(&parquet::basic::Encoding::DELTA_BINARY_PACKED));
+    // A column holding one value in the whole file (here the source) is
+    // written plain; one whose values vary keeps its dictionary.
+    let dictionary = |name: &str| encodings(name).contains(&parquet::basic::Encoding::RLE_DICTIONARY);
+    assert!(!dictionary("SrcIpAddr"));
+    assert!(dictionary("DstPortNumber"));
     let rows = scanlake()
         .args(["query", "--format", "csv", "--lake"])
         .arg(&lake)
