@@ -64,22 +64,27 @@ run() {
     record "$name" "$peak" "${times[@]}"
 }
 
-# pair NAME_A ARGV_A NAME_B ARGV_B N : runs the commands held in the arrays
-# named ARGV_A and ARGV_B in turn (A, B, A, B, ...), N times each, so that a
-# machine getting faster or slower during the run weighs on both alike.
-pair() {
-    local -n argv_a=$2 argv_b=$4
-    local times_a=() times_b=() peak_a=0 peak_b=0
-    for _ in $(seq "$5"); do
-        once "${argv_a[@]}"
-        times_a+=("$SECS")
-        (( KIB > peak_a )) && peak_a=$KIB
-        once "${argv_b[@]}"
-        times_b+=("$SECS")
-        (( KIB > peak_b )) && peak_b=$KIB
+# in_turn N NAME_1 ARGV_1 [NAME_2 ARGV_2 ...] : runs the commands held in the
+# arrays named ARGV_1, ARGV_2, ... in turn (1, 2, ..., 1, 2, ...), N times
+# each, so that a machine getting faster or slower during the run weighs on
+# all of them alike.
+in_turn() {
+    local n=$1; shift
+    local names=() argvs=() i argv
+    while [ $# -gt 0 ]; do names+=("$1"); argvs+=("$2"); shift 2; done
+    local -A times=() peak=()
+    for _ in $(seq "$n"); do
+        for i in "${!names[@]}"; do
+            argv="${argvs[$i]}[@]"
+            once "${!argv}"
+            times[$i]+=" $SECS"
+            (( KIB > ${peak[$i]:-0} )) && peak[$i]=$KIB
+        done
     done
-    record "$1" "$peak_a" "${times_a[@]}"
-    record "$3" "$peak_b" "${times_b[@]}"
+    for i in "${!names[@]}"; do
+        # shellcheck disable=SC2086 # the times, one word each
+        record "${names[$i]}" "${peak[$i]}" ${times[$i]}
+    done
 }
 
 lake() {  # lake DIR ROWS DAYS : generate once
@@ -96,9 +101,11 @@ RULE="$WORK/rule-lake"
 lake "$RULE" "$ROWS" "$DAYS"
 LAKE_MIB=$(du -sm "$RULE/network_session" | cut -f1)
 for profile in default sentinel; do
-    run "scanlake-$profile" "$BIN" -q detect --lake "$RULE" --profile "$profile" --format csv --output "$WORK/scanlake-$profile.csv"
+    RULE_SCANLAKE=("$BIN" -q detect --lake "$RULE" --profile "$profile" --format csv --output "$WORK/scanlake-$profile.csv")
+    RULE_DUCKDB=("$PY" scripts/duckdb_rule.py "$RULE" "$profile" "$WORK/duckdb-$profile.csv")
+    RULE_POLARS=("$PY" scripts/polars_rule.py "$RULE" "$profile" "$WORK/polars-$profile.csv")
+    in_turn "$RUNS" "scanlake-$profile" RULE_SCANLAKE "duckdb-$profile" RULE_DUCKDB "polars-$profile" RULE_POLARS
     for engine in duckdb polars; do
-        run "$engine-$profile" "$PY" "scripts/${engine}_rule.py" "$RULE" "$profile" "$WORK/$engine-$profile.csv"
         # Same alerts: source, bin, exact count and the lowest 100 ports.
         "$PY" - "$WORK/scanlake-$profile.csv" "$WORK/$engine-$profile.csv" <<'PYEOF' || { echo "scanlake and $engine disagree on the $profile alerts" >&2; exit 1; }
 import csv, json, sys
@@ -115,8 +122,9 @@ echo "== the floor: each engine reads the rule's columns of the external rows on
 READ_SQL="SELECT count(SrcIpAddr) AS a, count(TimeGenerated) AS b, count(DstPortNumber) AS c, count(DstIpAddr) AS d,
     count(EventCount) AS e, count(EventVendor) AS f, count(EventProduct) AS g, count(SrcIpV4) AS h, count(SrcIpV6Lo) AS i
     FROM network_session WHERE SrcIsExternal"
-run read-scanlake "$BIN" -q query --lake "$RULE" --format csv "$READ_SQL"
-run read-duckdb "$PY" scripts/duckdb_query.py "$RULE" "$READ_SQL"
+READ_SCANLAKE=("$BIN" -q query --lake "$RULE" --format csv "$READ_SQL")
+READ_DUCKDB=("$PY" scripts/duckdb_query.py "$RULE" "$READ_SQL")
+in_turn "$RUNS" read-scanlake READ_SCANLAKE read-duckdb READ_DUCKDB
 cmp -s <("$BIN" -q query --lake "$RULE" --format csv "$READ_SQL") <("$PY" scripts/duckdb_query.py "$RULE" "$READ_SQL") ||
     { echo "scanlake and DuckDB read different counts" >&2; exit 1; }
 
@@ -143,7 +151,7 @@ lake "$WORK/hunt-365" $((HUNT_ROWS_PER_DAY * 365)) 365
 ONE_DAY=(-q detect --from 2024-04-21T00:00:00Z --to 2024-04-22T00:00:00Z --format csv --lake)
 HUNT_7=("$BIN" "${ONE_DAY[@]}" "$WORK/hunt-7")
 HUNT_365=("$BIN" "${ONE_DAY[@]}" "$WORK/hunt-365")
-pair hunt-7 HUNT_7 hunt-365 HUNT_365 "$HUNT_RUNS"
+in_turn "$HUNT_RUNS" hunt-7 HUNT_7 hunt-365 HUNT_365
 
 echo "== ingest: a $ZEEK_LINES-line Zeek conn.log" >&2
 ZEEK="$WORK/conn-$ZEEK_LINES.log"
@@ -151,7 +159,7 @@ ZEEK="$WORK/conn-$ZEEK_LINES.log"
 ZEEK_MB=$(( $(stat -c %s "$ZEEK") / 1000000 ))
 INGEST_SCANLAKE=(bash -c "rm -rf '$WORK/ingest-lake' && '$BIN' -q ingest --lake '$WORK/ingest-lake' '$ZEEK'")
 INGEST_DUCKDB=(bash -c "rm -f '$WORK/duckdb.parquet' && '$PY' scripts/duckdb_ingest.py '$ZEEK' '$WORK/duckdb.parquet'")
-pair ingest-scanlake INGEST_SCANLAKE ingest-duckdb INGEST_DUCKDB "$RUNS"
+in_turn "$RUNS" ingest-scanlake INGEST_SCANLAKE ingest-duckdb INGEST_DUCKDB
 
 if [ -n "${BIG_ROWS:-}" ]; then
     echo "== --memory-limit 256MB on a $BIG_ROWS-row lake" >&2
