@@ -72,7 +72,7 @@ in_turn() {
     local n=$1; shift
     local names=() argvs=() i argv
     while [ $# -gt 0 ]; do names+=("$1"); argvs+=("$2"); shift 2; done
-    local -A times=() peak=()
+    local times=() peak=()
     for _ in $(seq "$n"); do
         for i in "${!names[@]}"; do
             argv="${argvs[$i]}[@]"
