@@ -34,34 +34,42 @@ DUCKDB_VERSION=$("$PY" -c 'import duckdb; print(duckdb.__version__)')
 POLARS_VERSION=$("$PY" -c 'import polars; print(polars.__version__)')
 
 # once CMD... : runs CMD once; sets SECS (wall seconds, to the millisecond:
-# /usr/bin/time's own figure has 10 ms steps, too coarse for the hunts) and
-# KIB (peak RSS, from /usr/bin/time).
+# /usr/bin/time's own figure has 10 ms steps, too coarse for the hunts),
+# CPU_SECS (user + system, of CMD and what it waited for) and KIB (peak RSS),
+# the last two from /usr/bin/time.
 once() {
-    local start=$EPOCHREALTIME
-    /usr/bin/time -f "%M" -o "$WORK/time.txt" "$@" >/dev/null 2>"$WORK/stderr.txt" || { cat "$WORK/stderr.txt" >&2; exit 1; }
+    local start=$EPOCHREALTIME user system
+    /usr/bin/time -f "%M %U %S" -o "$WORK/time.txt" "$@" >/dev/null 2>"$WORK/stderr.txt" || { cat "$WORK/stderr.txt" >&2; exit 1; }
     SECS=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')
-    read -r KIB < "$WORK/time.txt"
+    read -r KIB user system < "$WORK/time.txt"
+    CPU_SECS=$(awk -v u="$user" -v s="$system" 'BEGIN { printf "%.2f", u + s }')
 }
 
-# record NAME PEAK_KIB SECONDS... : the median and the peak (MiB) of NAME's runs.
-declare -A MEDIAN PEAK ALERTS
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# record NAME PEAK_KIB "CPU_SECONDS..." SECONDS... : the medians of NAME's
+# runs (wall and CPU) and their peak (MiB).
+declare -A MEDIAN CPU PEAK ALERTS
 record() {
-    local name=$1 peak=$2; shift 2
-    MEDIAN[$name]=$(printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
+    local name=$1 peak=$2 cpus=$3; shift 3
+    MEDIAN[$name]=$(median "$@")
+    # shellcheck disable=SC2086 # the CPU times, one word each
+    CPU[$name]=$(median $cpus)
     PEAK[$name]=$((peak / 1024))
-    echo "$name: median ${MEDIAN[$name]} s over $# runs ($*), peak ${PEAK[$name]} MiB" >&2
+    echo "$name: median ${MEDIAN[$name]} s over $# runs ($*), CPU median ${CPU[$name]} s (${cpus# }), peak ${PEAK[$name]} MiB" >&2
 }
 
 # run NAME CMD... : runs CMD $RUNS times.
 run() {
     local name=$1; shift
-    local times=() peak=0
+    local times=() cpus="" peak=0
     for _ in $(seq "$RUNS"); do
         once "$@"
         times+=("$SECS")
+        cpus+=" $CPU_SECS"
         (( KIB > peak )) && peak=$KIB
     done
-    record "$name" "$peak" "${times[@]}"
+    record "$name" "$peak" "$cpus" "${times[@]}"
 }
 
 # in_turn N NAME_1 ARGV_1 [NAME_2 ARGV_2 ...] : runs the commands held in the
@@ -72,18 +80,19 @@ in_turn() {
     local n=$1; shift
     local names=() argvs=() i argv
     while [ $# -gt 0 ]; do names+=("$1"); argvs+=("$2"); shift 2; done
-    local times=() peak=()
+    local times=() cpus=() peak=()
     for _ in $(seq "$n"); do
         for i in "${!names[@]}"; do
             argv="${argvs[$i]}[@]"
             once "${!argv}"
             times[$i]+=" $SECS"
+            cpus[$i]+=" $CPU_SECS"
             (( KIB > ${peak[$i]:-0} )) && peak[$i]=$KIB
         done
     done
     for i in "${!names[@]}"; do
         # shellcheck disable=SC2086 # the times, one word each
-        record "${names[$i]}" "${peak[$i]}" ${times[$i]}
+        record "${names[$i]}" "${peak[$i]}" "${cpus[$i]}" ${times[$i]}
     done
 }
 
@@ -178,13 +187,13 @@ mbs() { awk -v mb="$1" -v s="$2" 'BEGIN { printf "%.0f", mb / s }'; }
 {
     echo "Run $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; scanlake $(git rev-parse --short HEAD), DuckDB $DUCKDB_VERSION, Polars $POLARS_VERSION; $RUNS runs each, medians of whole-process wall time."
     echo
-    echo "| what | scanlake s | DuckDB s | Polars s | DuckDB / scanlake | Polars / scanlake | peak MiB: scanlake, DuckDB, Polars |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| what | scanlake s | DuckDB s | Polars s | DuckDB / scanlake | Polars / scanlake | CPU s (user + system): scanlake, DuckDB, Polars | peak MiB: scanlake, DuckDB, Polars |"
+    echo "|---|---|---|---|---|---|---|---|"
     for profile in default sentinel; do
-        echo "| rule, $profile profile, $ROWS rows / $DAYS days ($LAKE_MIB MiB), ${ALERTS[$profile]} alerts, same in all three | ${MEDIAN[scanlake-$profile]} | ${MEDIAN[duckdb-$profile]} | ${MEDIAN[polars-$profile]} | $(ratio "${MEDIAN[duckdb-$profile]}" "${MEDIAN[scanlake-$profile]}") | $(ratio "${MEDIAN[polars-$profile]}" "${MEDIAN[scanlake-$profile]}") | ${PEAK[scanlake-$profile]}, ${PEAK[duckdb-$profile]}, ${PEAK[polars-$profile]} |"
+        echo "| rule, $profile profile, $ROWS rows / $DAYS days ($LAKE_MIB MiB), ${ALERTS[$profile]} alerts, same in all three | ${MEDIAN[scanlake-$profile]} | ${MEDIAN[duckdb-$profile]} | ${MEDIAN[polars-$profile]} | $(ratio "${MEDIAN[duckdb-$profile]}" "${MEDIAN[scanlake-$profile]}") | $(ratio "${MEDIAN[polars-$profile]}" "${MEDIAN[scanlake-$profile]}") | ${CPU[scanlake-$profile]}, ${CPU[duckdb-$profile]}, ${CPU[polars-$profile]} | ${PEAK[scanlake-$profile]}, ${PEAK[duckdb-$profile]}, ${PEAK[polars-$profile]} |"
     done
-    echo "| floor: read the rule's 9 columns of the external rows once, no grouping (3x DuckDB's rule: $(awk -v d="${MEDIAN[duckdb-default]}" 'BEGIN { printf "%.3f", d / 3 }') s) | ${MEDIAN[read-scanlake]} | ${MEDIAN[read-duckdb]} | | $(ratio "${MEDIAN[read-duckdb]}" "${MEDIAN[read-scanlake]}") | | ${PEAK[read-scanlake]}, ${PEAK[read-duckdb]} |"
-    echo "| ingest $ZEEK_LINES Zeek lines ($ZEEK_MB MB): scanlake $(mbs "$ZEEK_MB" "${MEDIAN[ingest-scanlake]}") MB/s, DuckDB $(mbs "$ZEEK_MB" "${MEDIAN[ingest-duckdb]}") MB/s | ${MEDIAN[ingest-scanlake]} | ${MEDIAN[ingest-duckdb]} | | $(ratio "${MEDIAN[ingest-duckdb]}" "${MEDIAN[ingest-scanlake]}") | | ${PEAK[ingest-scanlake]}, ${PEAK[ingest-duckdb]} |"
+    echo "| floor: read the rule's 9 columns of the external rows once, no grouping (3x DuckDB's rule: $(awk -v d="${MEDIAN[duckdb-default]}" 'BEGIN { printf "%.3f", d / 3 }') s) | ${MEDIAN[read-scanlake]} | ${MEDIAN[read-duckdb]} | | $(ratio "${MEDIAN[read-duckdb]}" "${MEDIAN[read-scanlake]}") | | ${CPU[read-scanlake]}, ${CPU[read-duckdb]} | ${PEAK[read-scanlake]}, ${PEAK[read-duckdb]} |"
+    echo "| ingest $ZEEK_LINES Zeek lines ($ZEEK_MB MB): scanlake $(mbs "$ZEEK_MB" "${MEDIAN[ingest-scanlake]}") MB/s, DuckDB $(mbs "$ZEEK_MB" "${MEDIAN[ingest-duckdb]}") MB/s | ${MEDIAN[ingest-scanlake]} | ${MEDIAN[ingest-duckdb]} | | $(ratio "${MEDIAN[ingest-duckdb]}" "${MEDIAN[ingest-scanlake]}") | | ${CPU[ingest-scanlake]}, ${CPU[ingest-duckdb]} | ${PEAK[ingest-scanlake]}, ${PEAK[ingest-duckdb]} |"
     echo
     echo "| one-day hunt | 7-day lake s | 365-day lake s | 365 / 7 |"
     echo "|---|---|---|---|"
