@@ -47,29 +47,17 @@ once() {
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-# record NAME PEAK_KIB "CPU_SECONDS..." SECONDS... : the medians of NAME's
+# record NAME PEAK_KIB "SECONDS..." "CPU_SECONDS..." : the medians of NAME's
 # runs (wall and CPU) and their peak (MiB).
 declare -A MEDIAN CPU PEAK ALERTS
 record() {
-    local name=$1 peak=$2 cpus=$3; shift 3
-    MEDIAN[$name]=$(median "$@")
-    # shellcheck disable=SC2086 # the CPU times, one word each
+    local name=$1 peak=$2 times=${3# } cpus=${4# }
+    # shellcheck disable=SC2086 # the times, one word each
+    MEDIAN[$name]=$(median $times)
+    # shellcheck disable=SC2086
     CPU[$name]=$(median $cpus)
     PEAK[$name]=$((peak / 1024))
-    echo "$name: median ${MEDIAN[$name]} s over $# runs ($*), CPU median ${CPU[$name]} s (${cpus# }), peak ${PEAK[$name]} MiB" >&2
-}
-
-# run NAME CMD... : runs CMD $RUNS times.
-run() {
-    local name=$1; shift
-    local times=() cpus="" peak=0
-    for _ in $(seq "$RUNS"); do
-        once "$@"
-        times+=("$SECS")
-        cpus+=" $CPU_SECS"
-        (( KIB > peak )) && peak=$KIB
-    done
-    record "$name" "$peak" "$cpus" "${times[@]}"
+    echo "$name: median ${MEDIAN[$name]} s over $(wc -w <<< "$times") runs ($times), CPU median ${CPU[$name]} s ($cpus), peak ${PEAK[$name]} MiB" >&2
 }
 
 # in_turn N NAME_1 ARGV_1 [NAME_2 ARGV_2 ...] : runs the commands held in the
@@ -91,8 +79,7 @@ in_turn() {
         done
     done
     for i in "${!names[@]}"; do
-        # shellcheck disable=SC2086 # the times, one word each
-        record "${names[$i]}" "${peak[$i]}" "${cpus[$i]}" ${times[$i]}
+        record "${names[$i]}" "${peak[$i]}" "${times[$i]}" "${cpus[$i]}"
     done
 }
 
@@ -150,7 +137,8 @@ for i in 1 2; do
 done
 trap 'kill "${CLUSTER[@]}" 2>/dev/null || true' EXIT
 sleep 3
-run ballista-default "$BIN" -q detect --lake "$RULE" --engine ballista --scheduler "df://127.0.0.1:$SCHED" --format csv --output "$WORK/ballista-default.csv"
+BALLISTA=("$BIN" -q detect --lake "$RULE" --engine ballista --scheduler "df://127.0.0.1:$SCHED" --format csv --output "$WORK/ballista-default.csv")
+in_turn "$RUNS" ballista-default BALLISTA
 cmp -s "$WORK/ballista-default.csv" "$WORK/scanlake-default.csv" || { echo "Ballista and the local engine disagree" >&2; exit 1; }
 kill "${CLUSTER[@]}" 2>/dev/null || true
 
@@ -174,10 +162,9 @@ if [ -n "${BIG_ROWS:-}" ]; then
     echo "== --memory-limit 256MB on a $BIG_ROWS-row lake" >&2
     lake "$WORK/big-lake" "$BIG_ROWS" 30
     BIG_MIB=$(du -sm "$WORK/big-lake/network_session" | cut -f1)
-    RUNS_SAVED=$RUNS; RUNS=1
-    run big-unlimited "$BIN" -q detect --lake "$WORK/big-lake" --format csv --output "$WORK/big-unlimited.csv"
-    run big-limited "$BIN" -q detect --lake "$WORK/big-lake" --memory-limit 256MB --format csv --output "$WORK/big-limited.csv"
-    RUNS=$RUNS_SAVED
+    BIG_UNLIMITED=("$BIN" -q detect --lake "$WORK/big-lake" --format csv --output "$WORK/big-unlimited.csv")
+    BIG_LIMITED=("$BIN" -q detect --lake "$WORK/big-lake" --memory-limit 256MB --format csv --output "$WORK/big-limited.csv")
+    in_turn 1 big-unlimited BIG_UNLIMITED big-limited BIG_LIMITED
     cmp -s "$WORK/big-unlimited.csv" "$WORK/big-limited.csv" || { echo "--memory-limit changed the alerts" >&2; exit 1; }
     BIG_ALERTS=$(($(wc -l < "$WORK/big-limited.csv") - 1))
 fi

@@ -418,18 +418,20 @@ fn constant(column: &dyn Array) -> Option<Option<Vec<u8>>> {
         let width = first.len() as i32;
         let evenly = offsets.windows(2).fold(true, |even, pair| even & (pair[1] - pair[0] == width));
         let bytes = &text.values()[offsets[0] as usize..offsets[offsets.len() - 1] as usize];
-        let periodic = bytes.get(first.len()..) == bytes.get(..bytes.len() - first.len());
-        return (evenly && periodic).then(|| Some(first.to_vec()));
+        return (evenly && repeats(bytes, first.len())).then(|| Some(first.to_vec()));
     }
     let width = column.data_type().primitive_width()?;
     let data = column.to_data();
     let start = data.offset() * width;
     let bytes = data.buffers().first()?.as_slice().get(start..start + data.len() * width)?;
     let first = bytes.get(..width)?;
-    // The bytes repeating with the period of one value: one comparison of
-    // the whole buffer (vectorised), not one per row.
-    let periodic = bytes[width..] == bytes[..bytes.len() - width];
-    periodic.then(|| Some(first.to_vec()))
+    repeats(bytes, width).then(|| Some(first.to_vec()))
+}
+
+/// True when `bytes` (at least `period` long) repeat with that period: one
+/// comparison of the buffer with itself shifted (vectorised), not one per value.
+fn repeats(bytes: &[u8], period: usize) -> bool {
+    bytes[period..] == bytes[..bytes.len() - period]
 }
 
 /// Encodes the rows `range` of `rows` as Parquet into `buffer`: every
