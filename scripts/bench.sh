@@ -135,12 +135,20 @@ for i in 1 2; do
     "$BIN" -q executor --scheduler "127.0.0.1:$SCHED" --port "$(free_port)" --grpc-port "$(free_port)" \
         --concurrent-tasks 1 --work-dir "$WORK/executor-$i" & CLUSTER+=($!)
 done
-trap 'kill "${CLUSTER[@]}" 2>/dev/null || true' EXIT
+# Executors first: one whose scheduler is gone logs errors as it stops.
+stop_cluster() {
+    kill "${CLUSTER[@]:1}" 2>/dev/null || true
+    wait "${CLUSTER[@]:1}" 2>/dev/null || true
+    kill "${CLUSTER[0]}" 2>/dev/null || true
+    wait "${CLUSTER[0]}" 2>/dev/null || true
+}
+trap stop_cluster EXIT
 sleep 3
 BALLISTA=("$BIN" -q detect --lake "$RULE" --engine ballista --scheduler "df://127.0.0.1:$SCHED" --format csv --output "$WORK/ballista-default.csv")
 in_turn "$RUNS" ballista-default BALLISTA
 cmp -s "$WORK/ballista-default.csv" "$WORK/scanlake-default.csv" || { echo "Ballista and the local engine disagree" >&2; exit 1; }
-kill "${CLUSTER[@]}" 2>/dev/null || true
+stop_cluster
+trap - EXIT
 
 echo "== a one-day hunt: 7 days vs 365 days of $HUNT_ROWS_PER_DAY rows a day" >&2
 lake "$WORK/hunt-7" $((HUNT_ROWS_PER_DAY * 7)) 7
