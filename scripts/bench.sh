@@ -7,13 +7,15 @@
 #
 # Settings (environment): ROWS, DAYS (the rule's lake), RUNS (runs per timing; the
 # median is reported), HUNT_ROWS_PER_DAY (the 7- and 365-day hunt lakes),
-# HUNT_RUNS (runs of each hunt, 15), ZEEK_LINES (ingest), WORK (where data
-# goes; reused when the settings match).
+# HUNT_RUNS (runs of each hunt, 15), ZEEK_LINES (ingest), BUSY_SOURCES (busy
+# benign external sources in the rule's lakes, 0), WORK (where data goes;
+# reused when the settings match).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROWS=${ROWS:-30000000}
 DAYS=${DAYS:-7}
+BUSY_SOURCES=${BUSY_SOURCES:-0}
 RUNS=${RUNS:-5}
 HUNT_ROWS_PER_DAY=${HUNT_ROWS_PER_DAY:-100000}
 HUNT_RUNS=${HUNT_RUNS:-15}
@@ -83,18 +85,23 @@ in_turn() {
     done
 }
 
-lake() {  # lake DIR ROWS DAYS : generate once
+lake() {  # lake DIR ROWS DAYS [BUSY_SOURCES] : generate once
     # The marker names the lake layout too (v5: external sources clustered first, no dictionary for near-unique or constant columns, statistics where they prune, start and end times delta-encoded).
-    if [ ! -f "$1/.done-$2-$3-v5" ]; then
+    local busy=${4:-0} marker="$1/.done-$2-$3-v5"
+    [ "$busy" = 0 ] || marker="$1/.done-$2-$3-busy$busy-v5"
+    if [ ! -f "$marker" ]; then
         rm -rf "$1"
-        "$BIN" -q generate --lake "$1" --rows "$2" --days "$3" > /dev/null
-        touch "$1/.done-$2-$3-v5"
+        "$BIN" -q generate --lake "$1" --rows "$2" --days "$3" --busy-sources "$busy" > /dev/null
+        touch "$marker"
     fi
 }
+BUSY_NOTE=""
+[ "$BUSY_SOURCES" = 0 ] || BUSY_NOTE=" with $BUSY_SOURCES busy benign sources"
 
-echo "== the rule: $ROWS rows over $DAYS days" >&2
+
+echo "== the rule: $ROWS rows over $DAYS days$BUSY_NOTE" >&2
 RULE="$WORK/rule-lake"
-lake "$RULE" "$ROWS" "$DAYS"
+lake "$RULE" "$ROWS" "$DAYS" "$BUSY_SOURCES"
 LAKE_MIB=$(du -sm "$RULE/network_session" | cut -f1)
 for profile in default sentinel; do
     RULE_SCANLAKE=("$BIN" -q detect --lake "$RULE" --profile "$profile" --format csv --output "$WORK/scanlake-$profile.csv")
@@ -168,7 +175,7 @@ in_turn "$RUNS" ingest-scanlake INGEST_SCANLAKE ingest-duckdb INGEST_DUCKDB
 
 if [ -n "${BIG_ROWS:-}" ]; then
     echo "== --memory-limit 256MB on a $BIG_ROWS-row lake" >&2
-    lake "$WORK/big-lake" "$BIG_ROWS" 30
+    lake "$WORK/big-lake" "$BIG_ROWS" 30 "$BUSY_SOURCES"
     BIG_MIB=$(du -sm "$WORK/big-lake/network_session" | cut -f1)
     BIG_UNLIMITED=("$BIN" -q detect --lake "$WORK/big-lake" --format csv --output "$WORK/big-unlimited.csv")
     BIG_LIMITED=("$BIN" -q detect --lake "$WORK/big-lake" --memory-limit 256MB --format csv --output "$WORK/big-limited.csv")
@@ -185,7 +192,7 @@ mbs() { awk -v mb="$1" -v s="$2" 'BEGIN { printf "%.0f", mb / s }'; }
     echo "| what | scanlake s | DuckDB s | Polars s | DuckDB / scanlake | Polars / scanlake | CPU s (user + system): scanlake, DuckDB, Polars | peak MiB: scanlake, DuckDB, Polars |"
     echo "|---|---|---|---|---|---|---|---|"
     for profile in default sentinel; do
-        echo "| rule, $profile profile, $ROWS rows / $DAYS days ($LAKE_MIB MiB), ${ALERTS[$profile]} alerts, same in all three | ${MEDIAN[scanlake-$profile]} | ${MEDIAN[duckdb-$profile]} | ${MEDIAN[polars-$profile]} | $(ratio "${MEDIAN[duckdb-$profile]}" "${MEDIAN[scanlake-$profile]}") | $(ratio "${MEDIAN[polars-$profile]}" "${MEDIAN[scanlake-$profile]}") | ${CPU[scanlake-$profile]}, ${CPU[duckdb-$profile]}, ${CPU[polars-$profile]} | ${PEAK[scanlake-$profile]}, ${PEAK[duckdb-$profile]}, ${PEAK[polars-$profile]} |"
+        echo "| rule, $profile profile, $ROWS rows / $DAYS days$BUSY_NOTE ($LAKE_MIB MiB), ${ALERTS[$profile]} alerts, same in all three | ${MEDIAN[scanlake-$profile]} | ${MEDIAN[duckdb-$profile]} | ${MEDIAN[polars-$profile]} | $(ratio "${MEDIAN[duckdb-$profile]}" "${MEDIAN[scanlake-$profile]}") | $(ratio "${MEDIAN[polars-$profile]}" "${MEDIAN[scanlake-$profile]}") | ${CPU[scanlake-$profile]}, ${CPU[duckdb-$profile]}, ${CPU[polars-$profile]} | ${PEAK[scanlake-$profile]}, ${PEAK[duckdb-$profile]}, ${PEAK[polars-$profile]} |"
     done
     echo "| floor: read the rule's 9 columns of the external rows once, no grouping (3x DuckDB's rule: $(awk -v d="${MEDIAN[duckdb-default]}" 'BEGIN { printf "%.3f", d / 3 }') s) | ${MEDIAN[read-scanlake]} | ${MEDIAN[read-duckdb]} | | $(ratio "${MEDIAN[read-duckdb]}" "${MEDIAN[read-scanlake]}") | | ${CPU[read-scanlake]}, ${CPU[read-duckdb]} | ${PEAK[read-scanlake]}, ${PEAK[read-duckdb]} |"
     echo "| ingest $ZEEK_LINES Zeek lines ($ZEEK_MB MB): scanlake $(mbs "$ZEEK_MB" "${MEDIAN[ingest-scanlake]}") MB/s, DuckDB $(mbs "$ZEEK_MB" "${MEDIAN[ingest-duckdb]}") MB/s | ${MEDIAN[ingest-scanlake]} | ${MEDIAN[ingest-duckdb]} | | $(ratio "${MEDIAN[ingest-duckdb]}" "${MEDIAN[ingest-scanlake]}") | | ${CPU[ingest-scanlake]}, ${CPU[ingest-duckdb]} | ${PEAK[ingest-scanlake]}, ${PEAK[ingest-duckdb]} |"
@@ -200,7 +207,7 @@ mbs() { awk -v mb="$1" -v s="$2" 'BEGIN { printf "%.0f", mb / s }'; }
     echo "| Ballista, 1 scheduler + 2 executors on this machine (client RSS) | ${MEDIAN[ballista-default]} | $(mbs "$ROWS" "${MEDIAN[ballista-default]}") | ${PEAK[ballista-default]} |"
     if [ -n "${BIG_ROWS:-}" ]; then
         echo
-        echo "| $BIG_ROWS rows / 30 days ($BIG_MIB MiB), $BIG_ALERTS alerts, same with and without the limit | s | peak MiB |"
+        echo "| $BIG_ROWS rows / 30 days$BUSY_NOTE ($BIG_MIB MiB), $BIG_ALERTS alerts, same with and without the limit | s | peak MiB |"
         echo "|---|---|---|"
         echo "| no limit | ${MEDIAN[big-unlimited]} | ${PEAK[big-unlimited]} |"
         echo "| --memory-limit 256MB | ${MEDIAN[big-limited]} | ${PEAK[big-limited]} |"

@@ -426,4 +426,8 @@ pub struct GenerateArgs {
     /// Random seed.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub seed: u64,
+    /// Add N busy benign external sources (2,000 events a day each, to 20
+    /// servers on ports 443, 80 and 8443), taken from the background's rows.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub busy_sources: u32,
 }

@@ -252,7 +252,13 @@ async fn query(args: QueryArgs) -> Result<Outcome> {
 }
 
 async fn generate(args: GenerateArgs) -> Result<Outcome> {
-    let config = GeneratorConfig { rows: args.rows, days: args.days, start: args.start, seed: args.seed };
+    let config = GeneratorConfig {
+        rows: args.rows,
+        days: args.days,
+        start: args.start,
+        seed: args.seed,
+        busy_sources: args.busy_sources,
+    };
     let planted = match (&args.lake, &args.csv) {
         _ if args.zeek.is_some() => generate::write_zeek(&config, args.zeek.as_deref().unwrap_or("-".as_ref()))?,
         (_, Some(path)) => generate::write_csv(&config, path)?,

@@ -6,7 +6,10 @@
 //! The mix, per day: background sessions (88 % private IPv4 sources, 9 %
 //! public IPv4, 2 % IPv6, 1 % special addresses) to common service ports,
 //! and, for every 100,000 rows of the day (at least once), one copy of each
-//! planted [`Scenario`].
+//! planted [`Scenario`]. Optionally, busy benign external sources (content
+//! networks, cloud services): [`BUSY_EVENTS_PER_DAY`] events a day each, to
+//! a few servers on three ports. They pass any count of events per source,
+//! as real ones do, but never alert.
 
 mod scenario;
 
@@ -31,7 +34,12 @@ pub struct GeneratorConfig {
     pub start: NaiveDate,
     /// Random seed.
     pub seed: u64,
+    /// Busy benign external sources; their events are taken from the background's.
+    pub busy_sources: u32,
 }
+
+/// Events a day of each busy benign source.
+pub const BUSY_EVENTS_PER_DAY: u64 = 2_000;
 
 /// The reporters background events come from (vendor, product).
 const REPORTERS: &[(&str, &str, &str)] = &[
@@ -112,6 +120,12 @@ pub fn generate<E>(config: &GeneratorConfig, mut emit: impl FnMut(&Event, i32) -
                 planted += 1;
             }
         }
+        let busy = (u64::from(config.busy_sources) * BUSY_EVENTS_PER_DAY).min(day_rows.saturating_sub(written));
+        for i in 0..busy {
+            let event = busy_benign(&mut rng, day_start, (i % u64::from(config.busy_sources)) as u32);
+            emit(&event, rng.random_range(1024..65_535))?;
+        }
+        written += busy;
         let sources = (day_rows / 20).max(50) as u32;
         while written < day_rows {
             let event = background(&mut rng, day_start, sources);
@@ -152,6 +166,20 @@ fn background(rng: &mut ChaCha8Rng, day_start: Micros, sources: u32) -> Event {
         protocol: if dst_port == 53 || dst_port == 123 { "UDP" } else { "TCP" },
         reporter: rng.random_range(0..REPORTERS.len()),
         success: rng.random_range(0..10) < 8,
+    }
+}
+
+/// One session of busy benign source `n`: a public IPv4 address talking to
+/// one of 20 servers on 443, 80 or 8443, through the perimeter firewall.
+fn busy_benign(rng: &mut ChaCha8Rng, day_start: Micros, n: u32) -> Event {
+    Event {
+        time: day_start + rng.random_range(0..DAY),
+        src: format!("13.{}.{}.{}", 64 + (n >> 16) % 64, (n >> 8) & 0xff, n & 0xff),
+        dst: format!("10.1.0.{}", rng.random_range(1..=20)),
+        dst_port: Some([443, 80, 8443][rng.random_range(0..3)]),
+        protocol: "TCP",
+        reporter: 3,
+        success: true,
     }
 }
 
