@@ -98,7 +98,6 @@ lake() {  # lake DIR ROWS DAYS [BUSY_SOURCES] : generate once
 BUSY_NOTE=""
 [ "$BUSY_SOURCES" = 0 ] || BUSY_NOTE=" with $BUSY_SOURCES busy benign sources"
 
-
 echo "== the rule: $ROWS rows over $DAYS days$BUSY_NOTE" >&2
 RULE="$WORK/rule-lake"
 lake "$RULE" "$ROWS" "$DAYS" "$BUSY_SOURCES"
