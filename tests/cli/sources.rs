@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::support::{detect, root, scanlake, summary, tempdir};
+use crate::support::{detect, query, root, scanlake, summary, tempdir};
 
 fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures/sources").join(name)
@@ -37,12 +37,6 @@ fn ingest_all(lake: &Path, inputs: &[PathBuf]) -> (String, String, Vec<Value>) {
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
     (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned(), rejected)
-}
-
-fn query(lake: &Path, sql: &str) -> Vec<Value> {
-    let out = scanlake().args(["query", "--format", "json", "--lake"]).arg(lake).arg(sql).output().expect("run query");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice::<Value>(&out.stdout).expect("json").as_array().cloned().unwrap_or_default()
 }
 
 /// (fixture, format, summary line start, rejected lines with reasons).

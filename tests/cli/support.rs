@@ -115,6 +115,13 @@ pub fn detect(lake: &Path, args: &[&str]) -> Vec<Value> {
     }
 }
 
+/// Runs `query --format json` with `sql`, asserting success; returns the rows.
+pub fn query(lake: &Path, sql: &str) -> Vec<Value> {
+    let out = scanlake().args(["query", "--format", "json", "--lake"]).arg(lake).arg(sql).output().expect("run query");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).expect("json").as_array().cloned().unwrap_or_default()
+}
+
 /// The (source, bin start, distinct ports) of each alert.
 pub fn summary(alerts: &[Value]) -> Vec<(String, String, i64)> {
     alerts
