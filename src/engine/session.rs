@@ -6,7 +6,7 @@ use arrow::datatypes::DataType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -47,7 +47,10 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
     let config = if env_sets(pushdown) { config } else { config.set_bool(pushdown, lake.store_url.scheme() == "file") };
     let mut runtime = runtime_builder();
     if let Some(bytes) = options.memory_limit {
-        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
+        // Tracked, so that a query that still runs out names the operators
+        // holding the memory.
+        let top = std::num::NonZeroUsize::new(5).expect("5 is not zero");
+        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(FairSpillPool::new(bytes), top)));
     }
     let ctx = match &options.scheduler {
         None => SessionContext::new_with_config_rt(config.with_extension(Arc::new(LocalEngine)), runtime.build_arc()?),
