@@ -1,5 +1,6 @@
 //! The DataFusion session: configuration, memory limit, and the lake table.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use arrow::datatypes::DataType;
@@ -14,6 +15,9 @@ use crate::error::{Error, Result};
 use crate::lake::check::damaged_files;
 use crate::lake::location::LakeLocation;
 use crate::lake::schema::{PARTITION_COLUMN, TABLE, file_schema};
+
+/// How many of the biggest memory holders an out-of-memory error lists.
+const TOP_CONSUMERS: NonZeroUsize = NonZeroUsize::new(5).unwrap();
 
 /// Engine settings shared by every command that queries the lake.
 #[derive(Debug, Clone, Default)]
@@ -49,8 +53,8 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
     if let Some(bytes) = options.memory_limit {
         // Tracked, so that a query that still runs out names the operators
         // holding the memory.
-        let top = std::num::NonZeroUsize::new(5).expect("5 is not zero");
-        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(FairSpillPool::new(bytes), top)));
+        let pool = TrackConsumersPool::new(FairSpillPool::new(bytes), TOP_CONSUMERS);
+        runtime = runtime.with_memory_pool(Arc::new(pool));
     }
     let ctx = match &options.scheduler {
         None => SessionContext::new_with_config_rt(config.with_extension(Arc::new(LocalEngine)), runtime.build_arc()?),
