@@ -8,13 +8,18 @@ precomputed flag column instead of parsing addresses; the sources with more
 than 50 port events in the range as candidates (a cheap count per source,
 exact: no other source can alert), counted per numeric key (the IPv4
 address, else the low 64 bits of the IPv6 one, else 0: sources that share a
-key are counted together, which only adds candidates); the exact distinct
-count per (source, bin) for those; the evidence lists only for the groups
-over the threshold. Tried and slower or equal: without the candidates (1.6x
-slower), the candidates counted per SrcIpAddr text (1.03x slower), the
-evidence joined on a time range, one aggregation of everything over the
-candidates' events. Writes the alerts as CSV (SrcIpAddr, TimeGenerated,
-AttemptedPortsCount, AttemptedPorts) for comparison.
+key are counted together, which only adds candidates); the (key, bin) groups
+of those with more than 50 port events, a plain count (a bin with more than
+50 distinct ports has more than 50 port events); the exact distinct count,
+the threshold and the evidence lists in one aggregation of those groups'
+events. Tried and slower or equal: without the candidates (1.6x slower),
+the candidates counted per SrcIpAddr text (1.03x slower), the evidence
+joined on a time range, one aggregation of everything over the candidates'
+events, the exact distinct count per (source, bin) for the candidates
+before the evidence (level on the plain 7-day lake, 1.13x slower with 200
+busy sources; BENCHMARKS.md, 2026-12-02 afternoon). Writes the alerts as
+CSV (SrcIpAddr, TimeGenerated, AttemptedPortsCount, AttemptedPorts) for
+comparison.
 """
 import sys
 
@@ -40,16 +45,16 @@ WITH e AS (
 ), ce AS (
     SELECT * FROM e SEMI JOIN c USING (k)
 ), s AS (
-    SELECT SrcIpAddr, b, count(DISTINCT DstPortNumber) AS n
-    FROM ce GROUP BY SrcIpAddr, b HAVING count(DISTINCT DstPortNumber) > 50
+    SELECT k, b FROM ce GROUP BY k, b HAVING count(DstPortNumber) > 50
 )
-SELECT e.SrcIpAddr, strftime(e.b, '%Y-%m-%dT%H:%M:%SZ') AS TimeGenerated, s.n AS AttemptedPortsCount,
+SELECT e.SrcIpAddr, strftime(e.b, '%Y-%m-%dT%H:%M:%SZ') AS TimeGenerated, count(DISTINCT e.DstPortNumber) AS AttemptedPortsCount,
        list_sort(list_distinct(list(e.DstPortNumber)))[1:100] AS AttemptedPorts,
        list_sort(list_distinct(list(e.r)))[1:20] AS ReportedBy,
        min(e.TimeGenerated) AS FirstSeen, max(e.TimeGenerated) AS LastSeen,
        sum(coalesce(e.EventCount, 1)) AS EventCount, count(DISTINCT e.DstIpAddr) AS DistinctTargets
-FROM ce e JOIN s USING (SrcIpAddr, b)
-GROUP BY e.SrcIpAddr, e.b, s.n
+FROM ce e JOIN s USING (k, b)
+GROUP BY e.SrcIpAddr, e.b
+HAVING count(DISTINCT e.DstPortNumber) > 50
 ORDER BY e.b, e.SrcIpAddr
 """
 rows = con.execute(sql).fetchall()

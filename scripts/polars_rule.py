@@ -6,9 +6,11 @@ usage: polars_rule.py LAKE PROFILE OUT.csv
 The best formulation found for Polars, the same as for DuckDB: the
 precomputed flag column instead of parsing addresses, the sources with more
 than 50 port events in the range as candidates (counted per numeric key, as
-scanlake does: 1.08x faster than per SrcIpAddr text), the exact distinct
-count per (source, bin) for those, and the evidence lists only for the
-groups over the threshold. Writes the alerts as CSV (SrcIpAddr, TimeGenerated,
+scanlake does: 1.08x faster than per SrcIpAddr text), the (key, bin)
+groups of those with more than 50 port events (a plain count), and the exact
+distinct count, the threshold and the evidence lists in one aggregation of
+those groups' events (the exact distinct count for the candidates first:
+level on the plain 7-day lake, 1.06x slower with 200 busy sources). Writes the alerts as CSV (SrcIpAddr, TimeGenerated,
 AttemptedPortsCount, AttemptedPorts) for comparison.
 """
 import sys
@@ -34,14 +36,13 @@ events = (
 candidates = events.group_by("k").agg(pl.col("DstPortNumber").count().alias("c")).filter(pl.col("c") > 50)
 cand_events = events.join(candidates.select("k"), on="k", how="semi")
 scanners = (
-    cand_events.group_by("SrcIpAddr", "b")
-    .agg(pl.col("DstPortNumber").drop_nulls().n_unique().alias("n"))
-    .filter(pl.col("n") > 50)
+    cand_events.group_by("k", "b").agg(pl.col("DstPortNumber").count().alias("c")).filter(pl.col("c") > 50)
 )
 alerts = (
-    cand_events.join(scanners, on=["SrcIpAddr", "b"], how="inner")
-    .group_by("SrcIpAddr", "b", "n")
+    cand_events.join(scanners.select("k", "b"), on=["k", "b"], how="semi")
+    .group_by("SrcIpAddr", "b")
     .agg(
+        pl.col("DstPortNumber").drop_nulls().n_unique().alias("n"),
         pl.col("DstPortNumber").drop_nulls().unique().sort().head(100).alias("ports"),
         pl.col("r").unique().sort().head(20).alias("reporters"),
         pl.col("TimeGenerated").min().alias("first"),
@@ -49,6 +50,7 @@ alerts = (
         pl.col("EventCount").fill_null(1).sum().alias("events"),
         pl.col("DstIpAddr").n_unique().alias("targets"),
     )
+    .filter(pl.col("n") > 50)
     .sort("b", "SrcIpAddr")
     .collect(engine="streaming")
 )
