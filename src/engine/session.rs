@@ -81,8 +81,7 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
 /// `bytes` (unless a `DATAFUSION_*` variable sets them): the batch size,
 /// and the memory a sort keeps back to merge what it spilled, which is 10
 /// MB by default, whatever the limit: at 16MB that alone can fail a query.
-fn fit_to_memory_limit(config: SessionConfig, bytes: usize) -> SessionConfig {
-    let mut config = config;
+fn fit_to_memory_limit(mut config: SessionConfig, bytes: usize) -> SessionConfig {
     if !env_sets("datafusion.execution.batch_size") {
         config = config.with_batch_size(batch_size_for(bytes));
     }
