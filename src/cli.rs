@@ -166,7 +166,8 @@ pub enum Engine {
 /// Query engine flags.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// Bound the query engine's memory (e.g. 256MB); larger work spills to disk.
+    /// Bound the query engine's memory (e.g. 256MB); larger work spills to disk, and
+    /// batches shrink to fit (2048 rows at 256MB, 512 below 192MB).
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub memory_limit: Option<usize>,
     /// Where queries run.
