@@ -10,8 +10,9 @@ scanlake does: 1.08x faster than per SrcIpAddr text), the (key, bin)
 groups of those with more than 50 port events (a plain count), and the exact
 distinct count, the threshold and the evidence lists in one aggregation of
 those groups' events (the exact distinct count for the candidates first:
-level on the plain 7-day lake, 1.06x slower with 200 busy sources). Writes the alerts as CSV (SrcIpAddr, TimeGenerated,
-AttemptedPortsCount, AttemptedPorts) for comparison.
+level on the plain 7-day lake, 1.06x slower with 200 busy sources). Writes
+the alerts as CSV (SrcIpAddr, TimeGenerated, AttemptedPortsCount,
+AttemptedPorts) for comparison.
 """
 import sys
 

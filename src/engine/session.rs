@@ -16,6 +16,8 @@ use crate::lake::check::damaged_files;
 use crate::lake::location::LakeLocation;
 use crate::lake::schema::{PARTITION_COLUMN, TABLE, file_schema};
 
+const MIB: usize = 1 << 20;
+
 /// How many of the biggest memory holders an out-of-memory error lists.
 const TOP_CONSUMERS: NonZeroUsize = NonZeroUsize::new(5).unwrap();
 
@@ -48,13 +50,11 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
     // storage it turns one read of a column chunk into several smaller
     // requests, so there it stays off. A DATAFUSION_ variable decides if set.
     let pushdown = "datafusion.execution.parquet.pushdown_filters";
-    let config = if env_sets(pushdown) { config } else { config.set_bool(pushdown, lake.store_url.scheme() == "file") };
-    let config = match options.memory_limit {
-        Some(bytes) => fit_to_memory_limit(config, bytes),
-        None => config,
-    };
+    let mut config =
+        if env_sets(pushdown) { config } else { config.set_bool(pushdown, lake.store_url.scheme() == "file") };
     let mut runtime = runtime_builder();
     if let Some(bytes) = options.memory_limit {
+        config = fit_to_memory_limit(config, bytes);
         // Tracked, so that a query that still runs out names the operators
         // holding the memory.
         let pool = TrackConsumersPool::new(FairSpillPool::new(bytes), TOP_CONSUMERS);
@@ -102,7 +102,6 @@ fn fit_to_memory_limit(mut config: SessionConfig, bytes: usize) -> SessionConfig
 /// each size from the smallest limit at which it completed (512 rows at
 /// 128MB; at 1024 that limit fails).
 fn batch_size_for(bytes: usize) -> usize {
-    const MIB: usize = 1 << 20;
     const SMALLEST_LIMIT: [(usize, usize); 4] =
         [(1024 * MIB, 8192), (512 * MIB, 4096), (256 * MIB, 2048), (192 * MIB, 1024)];
     SMALLEST_LIMIT.iter().find(|&&(limit, _)| bytes >= limit).map_or(512, |&(_, rows)| rows)
@@ -229,7 +228,6 @@ mod tests {
 
     #[test]
     fn batches_shrink_with_the_memory_limit() {
-        const MIB: usize = 1 << 20;
         let sizes: Vec<usize> = [16, 128, 192, 256, 384, 512, 1024, 4096].map(|m| batch_size_for(m * MIB)).into();
         assert_eq!(sizes, [512, 512, 1024, 2048, 2048, 4096, 8192, 8192]);
         assert_eq!(batch_size_for(usize::MAX), SessionConfig::new().batch_size(), "DataFusion's default");
