@@ -86,9 +86,9 @@ in_turn() {
 }
 
 lake() {  # lake DIR ROWS DAYS [BUSY_SOURCES] : generate once
-    # The marker names the lake layout too (v5: external sources clustered first, no dictionary for near-unique or constant columns, statistics where they prune, start and end times delta-encoded).
-    local busy=${4:-0} marker="$1/.done-$2-$3-v5"
-    [ "$busy" = 0 ] || marker="$1/.done-$2-$3-busy$busy-v5"
+    # The marker names the lake layout too (v6: external sources clustered first, the busiest sources first among them, no dictionary for near-unique or constant columns, statistics where they prune, start and end times delta-encoded).
+    local busy=${4:-0} marker="$1/.done-$2-$3-v6"
+    [ "$busy" = 0 ] || marker="$1/.done-$2-$3-busy$busy-v6"
     if [ ! -f "$marker" ]; then
         rm -rf "$1"
         "$BIN" -q generate --lake "$1" --rows "$2" --days "$3" --busy-sources "$busy" > /dev/null

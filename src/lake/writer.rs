@@ -1,16 +1,18 @@
 //! Writes batches of events into the hive-partitioned lake: external
-//! sources first, then by time, one file per UTC date, zstd, page index,
-//! statistics where they prune (see [`WITHOUT_STATISTICS`]). Each file
-//! appears whole or not at all, and existing files are never overwritten.
+//! sources first (the busiest of them first), then by time, one file per
+//! UTC date, zstd, page index, statistics where they prune (see
+//! [`WITHOUT_STATISTICS`]). Each file appears whole or not at all, and
+//! existing files are never overwritten.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array, make_array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array, UInt64Array, make_array};
 use arrow::compute::{concat, take};
-use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
+use arrow::datatypes::{SchemaRef, TimestampMicrosecondType, UInt32Type, UInt64Type};
 use arrow::error::ArrowError;
+use datafusion::common::HashMap;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use parquet::arrow::ArrowWriter;
@@ -24,7 +26,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::lake::location::LakeLocation;
 use crate::lake::manifest;
-use crate::lake::schema::{EXTERNAL, EXTERNAL_SENTINEL, PARTITION_COLUMN, SCHEMA_VERSION, TIME_GENERATED_INDEX};
+use crate::lake::schema::{EXTERNAL, EXTERNAL_SENTINEL, PARTITION_COLUMN, SCHEMA_VERSION};
 use crate::time::{DAY, utc_date, utc_day};
 
 /// Rows per Parquet data page: small enough for page-index pruning by time.
@@ -128,8 +130,8 @@ impl PartitionWriter {
             .set_write_batch_size(PAGE_ROWS.min(8 * 1024))
             .set_sorting_columns(Some(vec![
                 SortingColumn { column_idx: index_of(EXTERNAL_SENTINEL), descending: true, nulls_first: false },
+                // Then by time, but for the busy sources put first among the external rows.
                 SortingColumn { column_idx: index_of(EXTERNAL), descending: true, nulls_first: false },
-                SortingColumn { column_idx: TIME_GENERATED_INDEX as i32, descending: false, nulls_first: false },
             ]))
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 "scanlake.schema_version".to_string(),
@@ -209,7 +211,7 @@ impl PartitionWriter {
         if pieces.iter().all(|p| p.num_rows() == 0) {
             return Ok(());
         }
-        let (order, days) = storage_order(&pieces)?;
+        let (order, days) = storage_order(&pieces, true)?;
         let rows = Ordered::new(&pieces, order)?;
         // The pieces' memory is free for the next rows while these are encoded.
         drop(pieces);
@@ -273,24 +275,34 @@ type Days = Vec<(i64, Range<usize>)>;
 
 /// The positions (across `pieces`) of the rows in storage order: by UTC
 /// day (one file each), then external sources first (`SrcIsExternalSentinel`,
-/// then `SrcIsExternal`: true, false, null), then by time, then by position,
-/// so that the same rows always give the same files. Also each day and the
-/// range of the order that holds its rows. One packed integer per row sorts
-/// much faster than a tuple.
-fn storage_order(pieces: &[RecordBatch]) -> Result<(UInt32Array, Days)> {
+/// then `SrcIsExternal`: true, false, null), then, with `busy_first`, the
+/// external rows of the busiest sources first (see [`busy_class`]), then by
+/// time, then by position, so that the same rows always give the same
+/// files. Also each day and the range of the order that holds its rows. One
+/// packed integer per row sorts much faster than a tuple.
+fn storage_order(pieces: &[RecordBatch], busy_first: bool) -> Result<(UInt32Array, Days)> {
     let rank =
         |flags: &BooleanArray, i: usize| -> u128 { if flags.is_null(i) { 2 } else { u128::from(!flags.value(i)) } };
+    let busiest = if busy_first { busiest_bins(pieces)? } else { HashMap::new() };
     let mut keys = Vec::with_capacity(pieces.iter().map(RecordBatch::num_rows).sum());
     for piece in pieces {
         let times = lake_column(piece, "TimeGenerated", |c| c.as_primitive_opt::<TimestampMicrosecondType>())?;
         let sentinel = lake_column(piece, EXTERNAL_SENTINEL, |c| c.as_boolean_opt())?;
         let external = lake_column(piece, EXTERNAL, |c| c.as_boolean_opt())?;
+        let sources = Sources::of(piece)?;
         let base = keys.len();
         keys.extend(times.values().iter().enumerate().map(|(i, &t)| {
             // The day fits 32 bits for any i64 time; flipping the sign bit keeps the order.
             let day = (utc_day(t) as i32 as u32 ^ 0x8000_0000) as u128;
+            let (sentinel, external) = (rank(sentinel, i), rank(external, i));
+            let class = if sentinel == 0 || external == 0 {
+                busiest.get(&(sources.key(i), utc_day(t))).map_or(0, |&most| busy_class(most))
+            } else {
+                0
+            };
+            // The time of day takes 37 bits (32 to 68), the class 5 (69 to 73).
             let time_of_day = t.rem_euclid(DAY) as u128;
-            day << 96 | rank(sentinel, i) << 94 | rank(external, i) << 92 | time_of_day << 32 | (base + i) as u128
+            day << 96 | sentinel << 94 | external << 92 | class << 69 | time_of_day << 32 | (base + i) as u128
         }));
     }
     keys.par_sort_unstable();
@@ -306,6 +318,71 @@ fn storage_order(pieces: &[RecordBatch]) -> Result<(UInt32Array, Days)> {
     Ok((order, days))
 }
 
+/// The bins by which [`busiest_bins`] ranks sources: the rule's default.
+const BUSY_BIN: i64 = 5 * 60 * 1_000_000;
+
+/// Where busy sources go among a file's external rows: 0 for the busiest
+/// (`most`, the most events in one bin, of 2^31 or more), 31 for one event
+/// at most; one class per power of two. The rule reads every external row
+/// for its counts, but the whole rows (addresses, reporters) only of the
+/// scanners', with 51 events in a bin or more. Put first, those fill a few
+/// pages instead of a few rows of every page, and the reader skips the
+/// rest of the pages unread. Within a class the rows stay in time order,
+/// so time ranges still prune the pages of the rest.
+fn busy_class(most: u32) -> u128 {
+    u128::from(31 - most.max(1).ilog2())
+}
+
+/// The rule's numeric source key of each row: the IPv4 address, else the
+/// low 64 bits of the IPv6 one, else 0.
+struct Sources<'b> {
+    v4: &'b UInt32Array,
+    v6_lo: &'b UInt64Array,
+}
+
+impl<'b> Sources<'b> {
+    fn of(piece: &'b RecordBatch) -> Result<Self> {
+        Ok(Self {
+            v4: lake_column(piece, "SrcIpV4", |c| c.as_primitive_opt::<UInt32Type>())?,
+            v6_lo: lake_column(piece, "SrcIpV6Lo", |c| c.as_primitive_opt::<UInt64Type>())?,
+        })
+    }
+
+    fn key(&self, i: usize) -> u64 {
+        if self.v4.is_valid(i) {
+            u64::from(self.v4.value(i))
+        } else if self.v6_lo.is_valid(i) {
+            self.v6_lo.value(i)
+        } else {
+            0
+        }
+    }
+}
+
+/// For each source of an external row of `pieces` (under either profile)
+/// and each UTC day: the most events it has in one 5-minute bin.
+fn busiest_bins(pieces: &[RecordBatch]) -> Result<HashMap<(u64, i64), u32>> {
+    let is_true = |flags: &BooleanArray, i: usize| flags.is_valid(i) && flags.value(i);
+    let mut per_bin: HashMap<(u64, i64), u32> = HashMap::new();
+    for piece in pieces {
+        let times = lake_column(piece, "TimeGenerated", |c| c.as_primitive_opt::<TimestampMicrosecondType>())?;
+        let sentinel = lake_column(piece, EXTERNAL_SENTINEL, |c| c.as_boolean_opt())?;
+        let external = lake_column(piece, EXTERNAL, |c| c.as_boolean_opt())?;
+        let sources = Sources::of(piece)?;
+        for (i, &t) in times.values().iter().enumerate() {
+            if is_true(sentinel, i) || is_true(external, i) {
+                *per_bin.entry((sources.key(i), t.div_euclid(BUSY_BIN))).or_default() += 1;
+            }
+        }
+    }
+    let mut per_day: HashMap<(u64, i64), u32> = HashMap::with_capacity(per_bin.len());
+    for ((key, bin), events) in per_bin {
+        let most = per_day.entry((key, utc_day(bin * BUSY_BIN))).or_default();
+        *most = (*most).max(events);
+    }
+    Ok(per_day)
+}
+
 /// `batch`'s rows in storage order (see [`storage_order`]), with each
 /// one's position in `batch`. A part of an input parsed on another thread
 /// is put in order there, while its rows are still in that core's cache:
@@ -314,7 +391,8 @@ fn storage_order(pieces: &[RecordBatch]) -> Result<(UInt32Array, Days)> {
 /// come from one part or two), which costs it much less. Constant columns
 /// are kept as they are.
 pub fn sorted(batch: &RecordBatch) -> Result<(RecordBatch, UInt32Array)> {
-    let (order, _) = storage_order(std::slice::from_ref(batch))?;
+    // Busy sources are ranked where the parts are put together, by the file's counts.
+    let (order, _) = storage_order(std::slice::from_ref(batch), false)?;
     let columns = batch
         .columns()
         .iter()
@@ -527,12 +605,13 @@ where
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
+    use std::collections::BTreeMap;
 
     use arrow::array::{Array, RecordBatch};
     use arrow::compute::{concat_batches, take_record_batch};
 
     use super::*;
-    use crate::lake::schema::{SessionBatchBuilder, SessionRow};
+    use crate::lake::schema::{SessionBatchBuilder, SessionRow, TIME_GENERATED_INDEX};
 
     /// Rows over two days, from every kind of source (external, private,
     /// none, IPv6), with equal times, cut into three pieces.
@@ -557,6 +636,33 @@ mod tests {
         }
         out.push(builder.finish());
         out
+    }
+
+    #[test]
+    fn the_busiest_external_sources_come_first_then_time() {
+        let mut builder = SessionBatchBuilder::default();
+        let mut row = |minute: i64, source: &'static str| {
+            let time_generated = 19_832 * DAY + minute * 60_000_000;
+            builder.append(&SessionRow {
+                time_generated,
+                src_ip_addr: Some(Cow::Borrowed(source)),
+                ..Default::default()
+            });
+        };
+        row(0, "198.51.100.1"); // quiet, external: 1 event in its bin
+        for _ in 0..3 {
+            row(11, "203.0.113.9"); // busier, external: 3 events in a bin
+        }
+        for _ in 0..60 {
+            row(5, "10.0.0.1"); // busy, internal
+        }
+        row(1, "203.0.113.9");
+        let batch = builder.finish();
+        let (order, _) = storage_order(std::slice::from_ref(&batch), true).expect("order");
+        let first: Vec<u32> = order.values()[..5].to_vec();
+        assert_eq!(first, [64, 1, 2, 3, 0], "203.0.113.9 in time order, then 198.51.100.1, then the internal rows");
+        let (order, _) = storage_order(std::slice::from_ref(&batch), false).expect("order");
+        assert_eq!(order.values()[..5].to_vec(), [0, 64, 1, 2, 3], "by time alone");
     }
 
     #[test]
@@ -587,18 +693,37 @@ mod tests {
     fn pieces_are_stored_in_the_order_of_the_rows_put_together() {
         let pieces = pieces();
         let whole = concat_batches(&pieces[0].schema(), &pieces).expect("concat");
-        // The order, as a plain sort of (day, sentinel rank, default rank, time, position).
+        // The order, as a plain sort of (day, sentinel rank, default rank,
+        // busy class, time, position), the class from the busiest bin of
+        // the row's source address that day.
         let times = whole.column(TIME_GENERATED_INDEX).as_primitive::<TimestampMicrosecondType>();
         let flag = |name: &str| whole.column_by_name(name).expect("flag").as_boolean().clone();
         let (sentinel, external) = (flag(EXTERNAL_SENTINEL), flag(EXTERNAL));
         let rank = |f: &BooleanArray, i: usize| if f.is_null(i) { 2 } else { u8::from(!f.value(i)) };
-        let mut expected: Vec<(i64, u8, u8, i64, u32)> = (0..whole.num_rows())
-            .map(|i| (utc_day(times.value(i)), rank(&sentinel, i), rank(&external, i), times.value(i), i as u32))
+        let source = whole.column_by_name("SrcIpAddr").expect("SrcIpAddr").as_string::<i32>().clone();
+        let mut per_bin: BTreeMap<(&str, i64), usize> = BTreeMap::new();
+        for i in 0..whole.num_rows() {
+            *per_bin.entry((source.value(i), times.value(i).div_euclid(300_000_000))).or_default() += 1;
+        }
+        let mut most: BTreeMap<(&str, i64), usize> = BTreeMap::new();
+        for ((address, bin), events) in per_bin {
+            let day = most.entry((address, utc_day(bin * 300_000_000))).or_default();
+            *day = (*day).max(events);
+        }
+        let class = |i: usize| {
+            let external = rank(&sentinel, i) == 0 || rank(&external, i) == 0;
+            if external { 31 - most[&(source.value(i), utc_day(times.value(i)))].ilog2() } else { 0 }
+        };
+        let mut expected: Vec<(i64, u8, u8, u32, i64, u32)> = (0..whole.num_rows())
+            .map(|i| {
+                (utc_day(times.value(i)), rank(&sentinel, i), rank(&external, i), class(i), times.value(i), i as u32)
+            })
             .collect();
         expected.sort();
-        let (order, days) = storage_order(&pieces).expect("order");
+        assert!(expected.iter().any(|k| k.3 < 31), "a source with more than one event in a bin");
+        let (order, days) = storage_order(&pieces, true).expect("order");
         let positions = order.values().to_vec();
-        assert_eq!(positions, expected.iter().map(|k| k.4).collect::<Vec<_>>());
+        assert_eq!(positions, expected.iter().map(|k| k.5).collect::<Vec<_>>());
         // One range per day, in order, covering every row.
         let day_of = |i: usize| utc_day(times.value(positions[i] as usize));
         assert_eq!(days.len(), 2);
