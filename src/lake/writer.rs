@@ -8,7 +8,10 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array, UInt64Array, make_array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, TimestampMicrosecondArray, UInt32Array, UInt64Array,
+    make_array,
+};
 use arrow::compute::{concat, take};
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType, UInt32Type, UInt64Type};
 use arrow::error::ArrowError;
@@ -130,8 +133,8 @@ impl PartitionWriter {
             .set_write_batch_size(PAGE_ROWS.min(8 * 1024))
             .set_sorting_columns(Some(vec![
                 SortingColumn { column_idx: index_of(EXTERNAL_SENTINEL), descending: true, nulls_first: false },
-                // Then by time, but for the busy sources put first among the external rows.
                 SortingColumn { column_idx: index_of(EXTERNAL), descending: true, nulls_first: false },
+                // Not time: the external rows' busiest sources come first (see `busy_class`).
             ]))
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 "scanlake.schema_version".to_string(),
@@ -281,22 +284,17 @@ type Days = Vec<(i64, Range<usize>)>;
 /// files. Also each day and the range of the order that holds its rows. One
 /// packed integer per row sorts much faster than a tuple.
 fn storage_order(pieces: &[RecordBatch], busy_first: bool) -> Result<(UInt32Array, Days)> {
-    let rank =
-        |flags: &BooleanArray, i: usize| -> u128 { if flags.is_null(i) { 2 } else { u128::from(!flags.value(i)) } };
     let busiest = if busy_first { busiest_bins(pieces)? } else { HashMap::new() };
     let mut keys = Vec::with_capacity(pieces.iter().map(RecordBatch::num_rows).sum());
     for piece in pieces {
-        let times = lake_column(piece, "TimeGenerated", |c| c.as_primitive_opt::<TimestampMicrosecondType>())?;
-        let sentinel = lake_column(piece, EXTERNAL_SENTINEL, |c| c.as_boolean_opt())?;
-        let external = lake_column(piece, EXTERNAL, |c| c.as_boolean_opt())?;
-        let sources = Sources::of(piece)?;
+        let rows = OrderColumns::of(piece)?;
         let base = keys.len();
-        keys.extend(times.values().iter().enumerate().map(|(i, &t)| {
+        keys.extend(rows.times.values().iter().enumerate().map(|(i, &t)| {
             // The day fits 32 bits for any i64 time; flipping the sign bit keeps the order.
             let day = (utc_day(t) as i32 as u32 ^ 0x8000_0000) as u128;
-            let (sentinel, external) = (rank(sentinel, i), rank(external, i));
-            let class = if sentinel == 0 || external == 0 {
-                busiest.get(&(sources.key(i), utc_day(t))).map_or(0, |&most| busy_class(most))
+            let (sentinel, external) = rows.ranks(i);
+            let class = if rows.is_external(i) {
+                busiest.get(&(rows.source_key(i), utc_day(t))).map_or(0, |&most| busy_class(most))
             } else {
                 0
             };
@@ -333,22 +331,41 @@ fn busy_class(most: u32) -> u128 {
     u128::from(31 - most.max(1).ilog2())
 }
 
-/// The rule's numeric source key of each row: the IPv4 address, else the
-/// low 64 bits of the IPv6 one, else 0.
-struct Sources<'b> {
+/// The columns of a piece that decide its rows' storage order.
+struct OrderColumns<'b> {
+    times: &'b TimestampMicrosecondArray,
+    sentinel: &'b BooleanArray,
+    external: &'b BooleanArray,
     v4: &'b UInt32Array,
     v6_lo: &'b UInt64Array,
 }
 
-impl<'b> Sources<'b> {
+impl<'b> OrderColumns<'b> {
     fn of(piece: &'b RecordBatch) -> Result<Self> {
         Ok(Self {
+            times: lake_column(piece, "TimeGenerated", |c| c.as_primitive_opt::<TimestampMicrosecondType>())?,
+            sentinel: lake_column(piece, EXTERNAL_SENTINEL, |c| c.as_boolean_opt())?,
+            external: lake_column(piece, EXTERNAL, |c| c.as_boolean_opt())?,
             v4: lake_column(piece, "SrcIpV4", |c| c.as_primitive_opt::<UInt32Type>())?,
             v6_lo: lake_column(piece, "SrcIpV6Lo", |c| c.as_primitive_opt::<UInt64Type>())?,
         })
     }
 
-    fn key(&self, i: usize) -> u64 {
+    /// Row `i`'s ranks by `SrcIsExternalSentinel` and by `SrcIsExternal`: 0 true, 1 false, 2 null.
+    fn ranks(&self, i: usize) -> (u128, u128) {
+        let rank = |flags: &BooleanArray| if flags.is_null(i) { 2 } else { u128::from(!flags.value(i)) };
+        (rank(self.sentinel), rank(self.external))
+    }
+
+    /// Whether row `i`'s source is external under either profile.
+    fn is_external(&self, i: usize) -> bool {
+        let (sentinel, external) = self.ranks(i);
+        sentinel == 0 || external == 0
+    }
+
+    /// The rule's numeric key of row `i`'s source: the IPv4 address, else
+    /// the low 64 bits of the IPv6 one, else 0.
+    fn source_key(&self, i: usize) -> u64 {
         if self.v4.is_valid(i) {
             u64::from(self.v4.value(i))
         } else if self.v6_lo.is_valid(i) {
@@ -362,16 +379,12 @@ impl<'b> Sources<'b> {
 /// For each source of an external row of `pieces` (under either profile)
 /// and each UTC day: the most events it has in one 5-minute bin.
 fn busiest_bins(pieces: &[RecordBatch]) -> Result<HashMap<(u64, i64), u32>> {
-    let is_true = |flags: &BooleanArray, i: usize| flags.is_valid(i) && flags.value(i);
     let mut per_bin: HashMap<(u64, i64), u32> = HashMap::new();
     for piece in pieces {
-        let times = lake_column(piece, "TimeGenerated", |c| c.as_primitive_opt::<TimestampMicrosecondType>())?;
-        let sentinel = lake_column(piece, EXTERNAL_SENTINEL, |c| c.as_boolean_opt())?;
-        let external = lake_column(piece, EXTERNAL, |c| c.as_boolean_opt())?;
-        let sources = Sources::of(piece)?;
-        for (i, &t) in times.values().iter().enumerate() {
-            if is_true(sentinel, i) || is_true(external, i) {
-                *per_bin.entry((sources.key(i), t.div_euclid(BUSY_BIN))).or_default() += 1;
+        let rows = OrderColumns::of(piece)?;
+        for (i, &t) in rows.times.values().iter().enumerate() {
+            if rows.is_external(i) {
+                *per_bin.entry((rows.source_key(i), t.div_euclid(BUSY_BIN))).or_default() += 1;
             }
         }
     }
