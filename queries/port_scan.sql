@@ -13,6 +13,12 @@
 --   $max_ports      100         AttemptedPorts keeps the lowest $max_ports ports
 --   $max_reporters  20          ReportedBy keeps the first $max_reporters, sorted
 --   $profile        'default'   profile name, part of AlertId
+--   $part_min       0           pass 1 reads the parts of a bin with this many
+--   $unseen_max     0             events with a port or more; the parts it does
+--   $evidence_min   0             not read add at most $unseen_max to a bin
+--                               (scanlake sets all three from the lake's files;
+--                               0, 0, 0 reads everything and is always exact)
+--   $stored_keys    true        the lake's files store SrcKey (false: compute it)
 WITH events AS (
     SELECT
         SrcIpAddr,
@@ -24,49 +30,46 @@ WITH events AS (
         concat(EventVendor, '/', EventProduct) AS Reporter,
         -- A number for the source, the same for the same SrcIpAddr: the
         -- IPv4 address, else the low 64 bits of the IPv6 one, else 0.
-        -- Different sources may share one; see pass 0.
-        coalesce(CAST(SrcIpV4 AS BIGINT UNSIGNED), SrcIpV6Lo, CAST(0 AS BIGINT UNSIGNED)) AS SrcKey
+        -- Different sources may share one: counted together in pass 1, they
+        -- can only let more bins through. The lake stores it; files written
+        -- before it did are read with $stored_keys false.
+        CASE WHEN $stored_keys THEN SrcKey
+             ELSE coalesce(CAST(SrcIpV4 AS BIGINT UNSIGNED), SrcIpV6Lo, CAST(0 AS BIGINT UNSIGNED)) END AS SrcKey,
+        -- The events with a port that this row's file holds of its source
+        -- (by SrcKey) in its 5-minute bin; null in files from before it.
+        SrcBinPortEvents
     FROM im_network_session
     WHERE SrcIsExternal
 ),
--- Pass 0: a source can only pass the threshold in a bin if it has more than
--- $threshold events with a port in the whole range. Nearly every source of
--- a busy network has a handful of events, so this cheap count per source
--- (rather than per source and bin) leaves few candidates. It counts per
--- SrcKey, a number being much faster to group by than text; sources that
--- share a key are counted together, which can only let more of them
--- through. Exact: it only drops sources that cannot alert.
-candidates AS (
-    SELECT SrcKey
-    FROM events
-    GROUP BY SrcKey
-    HAVING count(DstPortNumber) > $threshold
-),
 -- Pass 1: the bins that can alert. A bin with more than $threshold
--- distinct ports has more than $threshold events with a port, so a plain
--- count per key and bin finds every scanner's bin, and a few more; the
--- exact distinct count is left to the evidence below. A plain count is much
--- cheaper than a distinct one, and the busy sources' bins (a few events
--- each, to a few ports) stop here instead of reaching a distinct count.
+-- distinct ports has more than $threshold events with a port. The lake's
+-- files store with each row how many its file holds in its 5-minute bin
+-- (a part of a bin). A bin spread over n parts has one with more than
+-- $threshold / n of them: so only the parts with at least $part_min are
+-- read, and the lake's files keep those rows together, so the rest of the
+-- pages are skipped unread. The parts left out add at most $unseen_max to
+-- a bin's plain count. This finds every scanner's bin and a few more; the
+-- exact distinct count is left to the evidence below.
 scanners AS (
-    SELECT e.SrcKey, e.BinStart
-    FROM candidates c
-    JOIN events e ON e.SrcKey = c.SrcKey
-    GROUP BY e.SrcKey, e.BinStart
-    HAVING count(e.DstPortNumber) > $threshold
+    SELECT SrcKey, BinStart
+    FROM events
+    WHERE $part_min = 0 OR SrcBinPortEvents >= $part_min OR SrcBinPortEvents IS NULL
+    GROUP BY SrcKey, BinStart
+    HAVING count(DstPortNumber) + $unseen_max > $threshold
 ),
--- Pass 2: the events of those bins. The small side of each join
--- (candidates, scanners) comes first: it is the hash join's in-memory build
--- side, and the engine pushes its keys into the scan of the events as a
--- filter, so only their rows are decoded whole.
+-- Pass 2: the events of those bins. The scanners come first: they are the
+-- hash join's in-memory build side, and the engine pushes their keys into
+-- the scan of the events as a filter, so only their rows are decoded whole.
+-- When a bin is one part, its rows all hold its count: $evidence_min then
+-- skips the same pages as pass 1.
 evidence AS (
     SELECT e.*
     FROM scanners s
-    -- The same as `e.BinStart = s.BinStart`, written as a time range so that
-    -- the filter pushed into the scan tests the source alone and the bin of
-    -- an event is computed only for the scanners' events.
-    JOIN events e ON e.SrcKey = s.SrcKey
-        AND e.TimeGenerated >= s.BinStart AND e.TimeGenerated < s.BinStart + CAST($bin AS INTERVAL)
+    -- On both keys: a source with bins found all week (a busy one, or many
+    -- sources sharing key 0) would otherwise have each of its events
+    -- tested against each of its bins.
+    JOIN events e ON e.SrcKey = s.SrcKey AND e.BinStart = s.BinStart
+    WHERE $evidence_min = 0 OR e.SrcBinPortEvents >= $evidence_min OR e.SrcBinPortEvents IS NULL
 )
 -- The exact rule: per source (the text, which a key may share) and bin,
 -- the distinct destination ports, over the threshold.

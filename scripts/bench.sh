@@ -86,9 +86,9 @@ in_turn() {
 }
 
 lake() {  # lake DIR ROWS DAYS [BUSY_SOURCES] : generate once
-    # The marker names the lake layout too (v6: external sources clustered first, the busiest sources first among them, no dictionary for near-unique or constant columns, statistics where they prune, start and end times delta-encoded).
-    local busy=${4:-0} marker="$1/.done-$2-$3-v6"
-    [ "$busy" = 0 ] || marker="$1/.done-$2-$3-busy$busy-v6"
+    # The marker names the lake layout too (v7: external sources clustered first, the busiest sources first among them, each external row's source key and its file's port events of the source in its 5-minute bin, no dictionary for near-unique or constant columns, statistics where they prune, start and end times delta-encoded).
+    local busy=${4:-0} marker="$1/.done-$2-$3-v7"
+    [ "$busy" = 0 ] || marker="$1/.done-$2-$3-busy$busy-v7"
     if [ ! -f "$marker" ]; then
         rm -rf "$1"
         "$BIN" -q generate --lake "$1" --rows "$2" --days "$3" --busy-sources "$busy" > /dev/null
@@ -102,10 +102,14 @@ echo "== the rule: $ROWS rows over $DAYS days$BUSY_NOTE" >&2
 RULE="$WORK/rule-lake"
 lake "$RULE" "$ROWS" "$DAYS" "$BUSY_SOURCES"
 LAKE_MIB=$(du -sm "$RULE/network_session" | cut -f1)
+# What the first pass may skip, worked out once here for DuckDB and Polars
+# (scanlake works it out in each run, from the files' statistics).
+read -r -a SKIPPING <<< "$("$PY" scripts/skipping.py "$RULE")"
+echo "skipping (part_min unseen_max evidence_min): ${SKIPPING[*]}" >&2
 for profile in default sentinel; do
     RULE_SCANLAKE=("$BIN" -q detect --lake "$RULE" --profile "$profile" --format csv --output "$WORK/scanlake-$profile.csv")
-    RULE_DUCKDB=("$PY" scripts/duckdb_rule.py "$RULE" "$profile" "$WORK/duckdb-$profile.csv")
-    RULE_POLARS=("$PY" scripts/polars_rule.py "$RULE" "$profile" "$WORK/polars-$profile.csv")
+    RULE_DUCKDB=("$PY" scripts/duckdb_rule.py "$RULE" "$profile" "$WORK/duckdb-$profile.csv" "${SKIPPING[@]}")
+    RULE_POLARS=("$PY" scripts/polars_rule.py "$RULE" "$profile" "$WORK/polars-$profile.csv" "${SKIPPING[@]}")
     in_turn "$RUNS" "scanlake-$profile" RULE_SCANLAKE "duckdb-$profile" RULE_DUCKDB "polars-$profile" RULE_POLARS
     for engine in duckdb polars; do
         # Same alerts: source, bin, exact count and the lowest 100 ports.

@@ -6,8 +6,9 @@
 use std::net::IpAddr;
 use std::ops::Not;
 
-use datafusion::common::ScalarValue;
+use datafusion::common::{ScalarValue, Statistics};
 use datafusion::dataframe::DataFrame;
+use datafusion::datasource::listing::ListingTable;
 use datafusion::functions::string::expr_fn::starts_with;
 use datafusion::logical_expr::{Expr, ident, lit};
 use datafusion::prelude::SessionContext;
@@ -15,11 +16,88 @@ use ipnet::IpNet;
 
 use crate::detect::params::{Profile, RuleParams, SessionFilters, TimeRange};
 use crate::error::Result;
-use crate::lake::schema::{PARTITION_COLUMN, TABLE};
+use crate::lake::schema::{
+    COUNT_BIN, EXTERNAL, EXTERNAL_SENTINEL, PARTITION_COLUMN, SOURCE_KEY, TABLE, TIME_GENERATED_INDEX, file_schema,
+};
 use crate::time::{Micros, utc_date};
 
 /// Name of the scoped view the rule's SQL reads.
 pub const VIEW: &str = "im_network_session";
+
+/// What the lake's files in a time range tell the rule before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LakeFiles {
+    /// The most files whose events one of the writer's 5-minute bins ([`COUNT_BIN`]) can
+    /// hold, each spanning the bins from its first event to its last by its
+    /// statistics; `None` when they do not say.
+    pub per_bin: Option<usize>,
+    /// Whether every file with external rows stores their `SrcKey` (files
+    /// written before it existed do not).
+    pub stored_keys: bool,
+}
+
+/// The lake's files in `range`, listed as the rule's scan lists them.
+pub async fn lake_files(ctx: &SessionContext, range: TimeRange) -> Result<LakeFiles> {
+    let unknown = LakeFiles { per_bin: None, stored_keys: false };
+    let provider = ctx.table_provider(TABLE).await?;
+    let Some(table) = provider.downcast_ref::<ListingTable>() else {
+        return Ok(unknown);
+    };
+    let on_dates: Vec<Expr> = range_filters(range)
+        .into_iter()
+        .filter(|filter| filter.column_refs().iter().all(|column| column.name == PARTITION_COLUMN))
+        .collect();
+    let listed = table.list_files_for_scan(&ctx.state(), &on_dates, None).await?;
+    let files: Vec<&Statistics> =
+        match listed.file_groups.iter().flat_map(|group| group.iter()).map(|file| file.statistics.as_deref()).collect()
+        {
+            Some(files) => files,
+            None => return Ok(unknown),
+        };
+    let stored_keys = files.iter().all(|file| stores_keys(file));
+    // +1 where a file's bins start, -1 after they end; at one bin the ends come first.
+    let mut edges = Vec::new();
+    for file in files {
+        let Some((first, last)) = time_span(file) else {
+            return Ok(LakeFiles { per_bin: None, stored_keys });
+        };
+        edges.push((first.div_euclid(COUNT_BIN), 1));
+        edges.push((last.div_euclid(COUNT_BIN) + 1, -1));
+    }
+    edges.sort_unstable();
+    let (mut open, mut most) = (0_i64, 0_i64);
+    for (_, edge) in edges {
+        open += edge;
+        most = most.max(open);
+    }
+    Ok(LakeFiles { per_bin: Some(most as usize), stored_keys })
+}
+
+/// The first and last event time of a lake file, by its statistics.
+fn time_span(file: &Statistics) -> Option<(Micros, Micros)> {
+    let column = file.column_statistics.get(TIME_GENERATED_INDEX)?;
+    let micros = |value: Option<&ScalarValue>| match value {
+        Some(ScalarValue::TimestampMicrosecond(Some(t), _)) => Some(*t),
+        _ => None,
+    };
+    Some((micros(column.min_value.get_value())?, micros(column.max_value.get_value())?))
+}
+
+/// Whether a lake file, by its statistics, has a `SrcKey` for its external
+/// rows: a value in some row, or no external row under either profile. A
+/// file without the column shows it as null in every row.
+fn stores_keys(file: &Statistics) -> bool {
+    let schema = file_schema();
+    let column = |name: &str| schema.index_of(name).ok().and_then(|i| file.column_statistics.get(i));
+    let rows = file.num_rows.get_value();
+    let some_key = column(SOURCE_KEY)
+        .and_then(|keys| keys.null_count.get_value())
+        .is_some_and(|nulls| rows.is_some_and(|rows| nulls < rows));
+    let never_external = [EXTERNAL, EXTERNAL_SENTINEL].iter().all(|flag| {
+        column(flag).is_some_and(|flags| matches!(flags.max_value.get_value(), Some(ScalarValue::Boolean(Some(false)))))
+    });
+    some_key || never_external
+}
 
 /// One exclusion and the expression that matches the events it removes.
 pub struct Exclusion {

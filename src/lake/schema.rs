@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
     ArrayRef, AsArray, BooleanBuilder, Int32Builder, Int64Builder, RecordBatch, TimestampMicrosecondBuilder,
-    UInt32Builder, UInt64Builder,
+    UInt32Builder, UInt64Builder, new_null_array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -66,6 +66,9 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("SrcIpV6Lo", DataType::UInt64, true),
         Field::new("SrcIsExternal", DataType::Boolean, true),
         Field::new("SrcIsExternalSentinel", DataType::Boolean, false),
+        // Filled by the lake writer, per file (see `writer::BinCounts`).
+        Field::new(BIN_PORT_EVENTS, DataType::UInt32, true),
+        Field::new(SOURCE_KEY, DataType::UInt64, true),
     ]))
 });
 
@@ -81,6 +84,19 @@ pub const TIME_GENERATED_INDEX: usize = 0;
 pub const EXTERNAL: &str = "SrcIsExternal";
 /// The sentinel profile's external-source flag.
 pub const EXTERNAL_SENTINEL: &str = "SrcIsExternalSentinel";
+/// Per row of an external source (under either profile): how many events
+/// with a destination port the file holds of the row's source (the rule's
+/// numeric key) in the row's 5-minute bin. Null for other rows, and in
+/// files written before it existed.
+pub const BIN_PORT_EVENTS: &str = "SrcBinPortEvents";
+/// The bins of [`BIN_PORT_EVENTS`], in microseconds: the rule's default, 5
+/// minutes, aligned to 00:00 UTC.
+pub const COUNT_BIN: i64 = 5 * 60 * 1_000_000;
+/// Per row of an external source (under either profile): the rule's
+/// numeric key of the source, the IPv4 address, else the low 64 bits of the
+/// IPv6 one, else 0. Null for other rows, and in files written before it
+/// existed.
+pub const SOURCE_KEY: &str = "SrcKey";
 
 /// One network-session event as a source adapter produces it. Text borrows
 /// from the input where it can. Addresses are canonicalised by the builder.
@@ -311,6 +327,9 @@ impl SessionBatchBuilder {
             Arc::new(self.src_v6[1].finish()),
             Arc::new(self.src_external.finish()),
             Arc::new(self.src_external_sentinel.finish()),
+            // The writer fills these, once it has all of a file's rows.
+            new_null_array(&DataType::UInt32, self.len),
+            new_null_array(&DataType::UInt64, self.len),
         ];
         RecordBatch::try_new(file_schema(), columns).expect("builder columns match the lake schema")
     }

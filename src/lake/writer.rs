@@ -9,11 +9,11 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, TimestampMicrosecondArray, UInt32Array, UInt64Array,
-    make_array,
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, RecordBatch, TimestampMicrosecondArray, UInt32Array,
+    UInt64Array, make_array,
 };
 use arrow::compute::{concat, take};
-use arrow::datatypes::{SchemaRef, TimestampMicrosecondType, UInt32Type, UInt64Type};
+use arrow::datatypes::{Int32Type, SchemaRef, TimestampMicrosecondType, UInt32Type, UInt64Type};
 use arrow::error::ArrowError;
 use datafusion::common::HashMap;
 use object_store::path::Path;
@@ -29,7 +29,9 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::lake::location::LakeLocation;
 use crate::lake::manifest;
-use crate::lake::schema::{EXTERNAL, EXTERNAL_SENTINEL, PARTITION_COLUMN, SCHEMA_VERSION};
+use crate::lake::schema::{
+    BIN_PORT_EVENTS, COUNT_BIN, EXTERNAL, EXTERNAL_SENTINEL, PARTITION_COLUMN, SCHEMA_VERSION, SOURCE_KEY,
+};
 use crate::time::{DAY, utc_date, utc_day};
 
 /// Rows per Parquet data page: small enough for page-index pruning by time.
@@ -154,9 +156,13 @@ impl PartitionWriter {
             "SrcIpV4",
             "SrcIpV6Hi",
             "SrcIpV6Lo",
+            SOURCE_KEY,
         ]
         .into_iter()
         .fold(props, |props, column| props.set_column_dictionary_enabled(ColumnPath::from(column), false));
+        // The source key prunes nothing, but its null count per row group
+        // tells the rule that the file stores it (see `scope::lake_files`).
+        let props = props.set_column_statistics_enabled(ColumnPath::from(SOURCE_KEY), EnabledStatistics::Chunk);
         // Start and end times: the difference from the row before takes a
         // few bits (the rows are in time order), where plain values leave
         // zstd 8 bytes a row to squeeze. Files are about 4 % smaller.
@@ -214,7 +220,9 @@ impl PartitionWriter {
         if pieces.iter().all(|p| p.num_rows() == 0) {
             return Ok(());
         }
-        let (order, days) = storage_order(&pieces, true)?;
+        let counts = BinCounts::of(&pieces)?;
+        let pieces = counts.filled_in(pieces)?;
+        let (order, days) = storage_order(&pieces, Some(&counts.busiest()))?;
         let rows = Ordered::new(&pieces, order)?;
         // The pieces' memory is free for the next rows while these are encoded.
         drop(pieces);
@@ -278,13 +286,12 @@ type Days = Vec<(i64, Range<usize>)>;
 
 /// The positions (across `pieces`) of the rows in storage order: by UTC
 /// day (one file each), then external sources first (`SrcIsExternalSentinel`,
-/// then `SrcIsExternal`: true, false, null), then, with `busy_first`, the
+/// then `SrcIsExternal`: true, false, null), then, given the `busiest`, the
 /// external rows of the busiest sources first (see [`busy_class`]), then by
 /// time, then by position, so that the same rows always give the same
 /// files. Also each day and the range of the order that holds its rows. One
 /// packed integer per row sorts much faster than a tuple.
-fn storage_order(pieces: &[RecordBatch], busy_first: bool) -> Result<(UInt32Array, Days)> {
-    let busiest = if busy_first { busiest_bins(pieces)? } else { HashMap::new() };
+fn storage_order(pieces: &[RecordBatch], busiest: Option<&Busiest>) -> Result<(UInt32Array, Days)> {
     let mut keys = Vec::with_capacity(pieces.iter().map(RecordBatch::num_rows).sum());
     for piece in pieces {
         let rows = OrderColumns::of(piece)?;
@@ -293,10 +300,11 @@ fn storage_order(pieces: &[RecordBatch], busy_first: bool) -> Result<(UInt32Arra
             // The day fits 32 bits for any i64 time; flipping the sign bit keeps the order.
             let day = (utc_day(t) as i32 as u32 ^ 0x8000_0000) as u128;
             let (sentinel, external) = rows.ranks(i);
-            let class = if rows.is_external(i) {
-                busiest.get(&(rows.source_key(i), utc_day(t))).map_or(0, |&most| busy_class(most))
-            } else {
-                0
+            let class = match busiest {
+                Some(busiest) if rows.is_external(i) => {
+                    busiest.get(&(rows.source_key(i), utc_day(t))).map_or(0, |&most| busy_class(most))
+                }
+                _ => 0,
             };
             // The time of day takes 37 bits (32 to 68), the class 5 (69 to 73).
             let time_of_day = t.rem_euclid(DAY) as u128;
@@ -315,9 +323,6 @@ fn storage_order(pieces: &[RecordBatch], busy_first: bool) -> Result<(UInt32Arra
     let order = UInt32Array::from(keys.into_par_iter().map(|key| key as u32).collect::<Vec<_>>());
     Ok((order, days))
 }
-
-/// The bins by which [`busiest_bins`] ranks sources: the rule's default.
-const BUSY_BIN: i64 = 5 * 60 * 1_000_000;
 
 /// Where busy sources go among a file's external rows: 0 for the busiest
 /// (`most`, the most events in one bin, of 2^31 or more), 31 for one event
@@ -338,6 +343,7 @@ struct OrderColumns<'b> {
     external: &'b BooleanArray,
     v4: &'b UInt32Array,
     v6_lo: &'b UInt64Array,
+    ports: &'b Int32Array,
 }
 
 impl<'b> OrderColumns<'b> {
@@ -348,6 +354,7 @@ impl<'b> OrderColumns<'b> {
             external: lake_column(piece, EXTERNAL, |c| c.as_boolean_opt())?,
             v4: lake_column(piece, "SrcIpV4", |c| c.as_primitive_opt::<UInt32Type>())?,
             v6_lo: lake_column(piece, "SrcIpV6Lo", |c| c.as_primitive_opt::<UInt64Type>())?,
+            ports: lake_column(piece, "DstPortNumber", |c| c.as_primitive_opt::<Int32Type>())?,
         })
     }
 
@@ -376,24 +383,73 @@ impl<'b> OrderColumns<'b> {
     }
 }
 
-/// For each source of an external row of `pieces` (under either profile)
-/// and each UTC day: the most events it has in one 5-minute bin.
-fn busiest_bins(pieces: &[RecordBatch]) -> Result<HashMap<(u64, i64), u32>> {
-    let mut per_bin: HashMap<(u64, i64), u32> = HashMap::new();
-    for piece in pieces {
-        let rows = OrderColumns::of(piece)?;
-        for (i, &t) in rows.times.values().iter().enumerate() {
-            if rows.is_external(i) {
-                *per_bin.entry((rows.source_key(i), t.div_euclid(BUSY_BIN))).or_default() += 1;
+/// The most events a source has in one 5-minute bin, per source (the
+/// rule's numeric key) and UTC day.
+type Busiest = HashMap<(u64, i64), u32>;
+
+/// A file's external rows (under either profile) counted per source (the
+/// rule's numeric key) and 5-minute bin: all their events, which rank the
+/// busy sources (see [`busy_class`]), and those with a destination port,
+/// stored with each row ([`BIN_PORT_EVENTS`]). A bin with more than 50
+/// distinct ports in the lake has, in one of the n files whose events span
+/// it, more than 50 / n events with a port, so the rule finds the bins that
+/// can alert by reading the rows above that count, and skips the pages
+/// below it (see `detect::Skipping`).
+struct BinCounts {
+    /// (source, bin number since 1970) → (events, events with a port).
+    per_bin: HashMap<(u64, i64), (u32, u32)>,
+}
+
+impl BinCounts {
+    fn of(pieces: &[RecordBatch]) -> Result<Self> {
+        let mut per_bin: HashMap<(u64, i64), (u32, u32)> = HashMap::new();
+        for piece in pieces {
+            let rows = OrderColumns::of(piece)?;
+            for (i, &t) in rows.times.values().iter().enumerate() {
+                if rows.is_external(i) {
+                    let (events, with_port) = per_bin.entry((rows.source_key(i), t.div_euclid(COUNT_BIN))).or_default();
+                    *events += 1;
+                    *with_port += u32::from(rows.ports.is_valid(i));
+                }
             }
         }
+        Ok(Self { per_bin })
     }
-    let mut per_day: HashMap<(u64, i64), u32> = HashMap::with_capacity(per_bin.len());
-    for ((key, bin), events) in per_bin {
-        let most = per_day.entry((key, utc_day(bin * BUSY_BIN))).or_default();
-        *most = (*most).max(events);
+
+    /// For each source and UTC day: the most events it has in one bin.
+    fn busiest(&self) -> Busiest {
+        let mut per_day = Busiest::with_capacity(self.per_bin.len());
+        for (&(key, bin), &(events, _)) in &self.per_bin {
+            let most = per_day.entry((key, utc_day(bin * COUNT_BIN))).or_default();
+            *most = (*most).max(events);
+        }
+        per_day
     }
-    Ok(per_day)
+
+    /// `pieces` with [`BIN_PORT_EVENTS`] and [`SOURCE_KEY`] filled in.
+    fn filled_in(&self, pieces: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        pieces
+            .into_iter()
+            .map(|piece| {
+                let rows = OrderColumns::of(&piece)?;
+                let keys: UInt64Array =
+                    (0..piece.num_rows()).map(|i| rows.is_external(i).then(|| rows.source_key(i))).collect();
+                let counts: UInt32Array = keys
+                    .iter()
+                    .enumerate()
+                    .map(|(i, key)| {
+                        let bin = rows.times.value(i).div_euclid(COUNT_BIN);
+                        key.map(|key| self.per_bin.get(&(key, bin)).map_or(0, |&(_, with_port)| with_port))
+                    })
+                    .collect();
+                let schema = piece.schema();
+                let mut columns = piece.columns().to_vec();
+                columns[schema.index_of(BIN_PORT_EVENTS)?] = Arc::new(counts);
+                columns[schema.index_of(SOURCE_KEY)?] = Arc::new(keys);
+                Ok(RecordBatch::try_new(schema, columns)?)
+            })
+            .collect()
+    }
 }
 
 /// `batch`'s rows in storage order (see [`storage_order`]), with each
@@ -405,7 +461,7 @@ fn busiest_bins(pieces: &[RecordBatch]) -> Result<HashMap<(u64, i64), u32>> {
 /// are kept as they are.
 pub fn sorted(batch: &RecordBatch) -> Result<(RecordBatch, UInt32Array)> {
     // Busy sources are ranked where the parts are put together, by the file's counts.
-    let (order, _) = storage_order(std::slice::from_ref(batch), false)?;
+    let (order, _) = storage_order(std::slice::from_ref(batch), None)?;
     let columns = batch
         .columns()
         .iter()
@@ -651,6 +707,39 @@ mod tests {
         out
     }
 
+    fn busiest(pieces: &[RecordBatch]) -> Busiest {
+        BinCounts::of(pieces).expect("counts").busiest()
+    }
+
+    #[test]
+    fn each_external_row_holds_its_source_s_key_and_port_events_in_its_bin() {
+        let mut builder = SessionBatchBuilder::default();
+        let mut row = |second: i64, source: &'static str, port: Option<i32>| {
+            builder.append(&SessionRow {
+                time_generated: 19_832 * DAY + second * 1_000_000,
+                src_ip_addr: Some(Cow::Borrowed(source)),
+                dst_port_number: port,
+                ..Default::default()
+            });
+        };
+        row(0, "198.51.100.1", Some(1));
+        row(299, "198.51.100.1", Some(2)); // the same bin
+        row(300, "198.51.100.1", Some(3)); // the next bin
+        row(10, "198.51.100.1", None); // no port: counted by nobody, holds its bin's count
+        row(20, "::ffff:198.51.100.1", Some(4)); // IPv4-mapped: the same key
+        row(30, "10.0.0.1", Some(5)); // internal: null
+        row(40, "2001:db8::1", Some(6)); // external under the sentinel profile only
+        let pieces = vec![builder.finish()];
+        let pieces = BinCounts::of(&pieces).expect("counts").filled_in(pieces).expect("filled");
+        let column = pieces[0].column_by_name(BIN_PORT_EVENTS).expect("column").as_primitive::<UInt32Type>();
+        let values: Vec<Option<u32>> = column.iter().collect();
+        assert_eq!(values, [Some(3), Some(3), Some(1), Some(3), Some(3), None, Some(1)]);
+        let keys = pieces[0].column_by_name(SOURCE_KEY).expect("column").as_primitive::<UInt64Type>();
+        let v4 = u64::from(u32::from(std::net::Ipv4Addr::new(198, 51, 100, 1)));
+        let keys: Vec<Option<u64>> = keys.iter().collect();
+        assert_eq!(keys, [Some(v4), Some(v4), Some(v4), Some(v4), Some(v4), None, Some(1)]);
+    }
+
     #[test]
     fn the_busiest_external_sources_come_first_then_time() {
         let mut builder = SessionBatchBuilder::default();
@@ -671,10 +760,10 @@ mod tests {
         }
         row(1, "203.0.113.9");
         let batch = builder.finish();
-        let (order, _) = storage_order(std::slice::from_ref(&batch), true).expect("order");
+        let (order, _) = storage_order(std::slice::from_ref(&batch), Some(&busiest(&[batch.clone()]))).expect("order");
         let first: Vec<u32> = order.values()[..5].to_vec();
         assert_eq!(first, [64, 1, 2, 3, 0], "203.0.113.9 in time order, then 198.51.100.1, then the internal rows");
-        let (order, _) = storage_order(std::slice::from_ref(&batch), false).expect("order");
+        let (order, _) = storage_order(std::slice::from_ref(&batch), None).expect("order");
         assert_eq!(order.values()[..5].to_vec(), [0, 64, 1, 2, 3], "by time alone");
     }
 
@@ -734,7 +823,7 @@ mod tests {
             .collect();
         expected.sort();
         assert!(expected.iter().any(|k| k.3 < 31), "a source with more than one event in a bin");
-        let (order, days) = storage_order(&pieces, true).expect("order");
+        let (order, days) = storage_order(&pieces, Some(&busiest(&pieces))).expect("order");
         let positions = order.values().to_vec();
         assert_eq!(positions, expected.iter().map(|k| k.5).collect::<Vec<_>>());
         // One range per day, in order, covering every row.

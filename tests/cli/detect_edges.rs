@@ -303,3 +303,114 @@ fn alert_ids_are_stable_and_differ_by_profile() {
     assert_ne!(a[0]["AlertId"], s[0]["AlertId"]);
     assert_eq!(a[0]["AlertId"].as_str().map(str::len), Some(32));
 }
+
+/// A lake built by one ingest per export: each writes its own file for the day.
+fn lake_of_files(exports: &[Csv]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = crate::support::tempdir();
+    let lake = dir.path().join("lake");
+    for (i, csv) in exports.iter().enumerate() {
+        let input = csv.write(dir.path(), &format!("part{i}.csv"));
+        crate::support::ingest(&lake, &[&input]);
+    }
+    (dir, lake)
+}
+
+/// Per export, the (first port, count) each source scans in the bin at 00:10.
+fn exports(scans: &[&[(&str, i32, i32)]]) -> Vec<Csv> {
+    scans
+        .iter()
+        .map(|file| {
+            let mut csv = Csv::new();
+            for &(src, first, count) in file.iter() {
+                csv.scan("00:10:00", src, first, count);
+            }
+            csv
+        })
+        .collect()
+}
+
+#[test]
+fn a_bin_spread_over_several_files_is_counted_whole() {
+    // The lake stores each file's count per source and bin; a bin whose
+    // events are spread over files has no file with 51 of them.
+    let two = exports(&[
+        &[("198.51.100.1", 1, 26), ("198.51.100.2", 1, 25), ("198.51.100.3", 1, 1), ("198.51.100.4", 1, 40)],
+        &[("198.51.100.1", 27, 25), ("198.51.100.2", 26, 25), ("198.51.100.3", 2, 50), ("198.51.100.4", 11, 40)],
+    ]);
+    let (_dir, lake) = lake_of_files(&two);
+    assert_eq!(std::fs::read_dir(lake.join("network_session/EventDate=2024-04-19")).expect("day").count(), 2);
+    for profile in ["default", "sentinel"] {
+        let alerts = detect(&lake, &["--profile", profile]);
+        assert_eq!(
+            summary(&alerts),
+            vec![("198.51.100.1".into(), T.into(), 51), ("198.51.100.3".into(), T.into(), 51)],
+            "26 + 25, 1 + 50 alert; 25 + 25, and 40 + 40 over 50 ports, do not ({profile})"
+        );
+    }
+    let three = exports(&[
+        &[("198.51.100.5", 1, 17), ("198.51.100.6", 1, 17)],
+        &[("198.51.100.5", 18, 17), ("198.51.100.6", 18, 17)],
+        &[("198.51.100.5", 35, 17), ("198.51.100.6", 35, 16)],
+    ]);
+    let (_dir, lake) = lake_of_files(&three);
+    assert_eq!(summary(&detect(&lake, &[])), vec![("198.51.100.5".into(), T.into(), 51)]);
+}
+
+#[test]
+fn a_wide_bin_is_counted_whole_across_the_lake_s_5_minute_counts() {
+    let mut csv = Csv::new();
+    // 25 ports before 00:15 and 26 after: one 10-minute bin, two 5-minute ones.
+    csv.scan("00:14:00", "198.51.100.9", 1, 25).scan("00:15:00", "198.51.100.9", 26, 26);
+    csv.scan("00:14:00", "198.51.100.10", 1, 25).scan("00:15:00", "198.51.100.10", 26, 25);
+    let (_dir, lake) = lake_from(&csv);
+    assert!(detect(&lake, &[]).is_empty());
+    let wide = detect(&lake, &["--bin", "10m"]);
+    assert_eq!(summary(&wide), vec![("198.51.100.9".into(), "2024-04-19T00:10:00Z".into(), 51)]);
+    // A 7-minute bin [00:14, 00:21) holds it too.
+    assert_eq!(sources(&detect(&lake, &["--bin", "7m"])), ["198.51.100.9"]);
+}
+
+#[test]
+fn files_written_before_the_bin_counts_and_keys_existed_are_read_whole() {
+    let two = exports(&[
+        &[("198.51.100.1", 1, 26), ("198.51.100.2", 1, 25), ("2001:db8::1", 1, 30)],
+        &[("198.51.100.1", 27, 25), ("198.51.100.2", 26, 25), ("2001:db8::1", 31, 21)],
+    ]);
+    let (_dir, lake) = lake_of_files(&two);
+    let expected: Vec<(String, String, i64)> =
+        vec![("198.51.100.1".into(), T.into(), 51), ("2001:db8::1".into(), T.into(), 51)];
+    assert_eq!(summary(&detect(&lake, &[])), expected);
+    let day = lake.join("network_session/EventDate=2024-04-19");
+    let mut files: Vec<_> = std::fs::read_dir(&day).expect("day").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    for (i, file) in files.iter().enumerate() {
+        as_written_before_bin_counts_and_keys(file);
+        assert_eq!(summary(&detect(&lake, &[])), expected, "{} of 2 files without", i + 1);
+    }
+}
+
+/// Rewrites a lake file without its `SrcBinPortEvents` and `SrcKey`
+/// columns, as lakes written before them were.
+fn as_written_before_bin_counts_and_keys(file: &std::path::Path) {
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).expect("open"))
+        .expect("parquet")
+        .build()
+        .expect("reader");
+    let batches: Vec<_> = reader
+        .map(|batch| {
+            let mut batch = batch.expect("batch");
+            for column in ["SrcBinPortEvents", "SrcKey"] {
+                batch.remove_column(batch.schema().index_of(column).expect("column"));
+            }
+            batch
+        })
+        .collect();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(file).expect("create"), batches[0].schema(), None).expect("writer");
+    for batch in &batches {
+        writer.write(batch).expect("write");
+    }
+    writer.close().expect("close");
+}
