@@ -10,6 +10,7 @@
 -- Parameters (defaults):
 --   $threshold      50          alert when distinct destination ports > $threshold
 --   $bin            5 minutes   bin width (INTERVAL), bins aligned to 00:00 UTC
+--   $bin_micros     300000000   the same in microseconds
 --   $max_ports      100         AttemptedPorts keeps the lowest $max_ports ports
 --   $max_reporters  20          ReportedBy keeps the first $max_reporters, sorted
 --   $profile        'default'   profile name, part of AlertId
@@ -22,7 +23,9 @@
 WITH events AS (
     SELECT
         SrcIpAddr,
-        date_bin(CAST($bin AS INTERVAL), TimeGenerated) AS BinStart,
+        -- The bin's number since 1970-01-01 (event times are never
+        -- before): a division, much cheaper than date_bin for every event.
+        CAST(TimeGenerated AS BIGINT) / $bin_micros AS Bin,
         TimeGenerated,
         DstPortNumber,
         DstIpAddr,
@@ -51,10 +54,10 @@ WITH events AS (
 -- a bin's plain count. This finds every scanner's bin and a few more; the
 -- exact distinct count is left to the evidence below.
 scanners AS (
-    SELECT SrcKey, BinStart
+    SELECT SrcKey, Bin
     FROM events
     WHERE $part_min = 0 OR SrcBinPortEvents >= $part_min OR SrcBinPortEvents IS NULL
-    GROUP BY SrcKey, BinStart
+    GROUP BY SrcKey, Bin
     HAVING count(DstPortNumber) + $unseen_max > $threshold
 ),
 -- Pass 2: the events of those bins. The scanners come first: they are the
@@ -63,12 +66,12 @@ scanners AS (
 -- When a bin is one part, its rows all hold its count: $evidence_min then
 -- skips the same pages as pass 1.
 evidence AS (
-    SELECT e.*
+    SELECT e.*, date_bin(CAST($bin AS INTERVAL), e.TimeGenerated) AS BinStart
     FROM scanners s
     -- On both keys: a source with bins found all week (a busy one, or many
     -- sources sharing key 0) would otherwise have each of its events
     -- tested against each of its bins.
-    JOIN events e ON e.SrcKey = s.SrcKey AND e.BinStart = s.BinStart
+    JOIN events e ON e.SrcKey = s.SrcKey AND e.Bin = s.Bin
     WHERE $evidence_min = 0 OR e.SrcBinPortEvents >= $evidence_min OR e.SrcBinPortEvents IS NULL
 )
 -- The exact rule: per source (the text, which a key may share) and bin,

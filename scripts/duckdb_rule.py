@@ -22,7 +22,9 @@ the candidates counted per SrcIpAddr text (1.03x slower), the evidence
 joined on a time range, one aggregation of everything over the candidates'
 events, the exact distinct count per (source, bin) for the candidates
 before the evidence (level on the plain 7-day lake, 1.13x slower with 200
-busy sources; BENCHMARKS.md, 2026-12-02 afternoon). Writes the alerts as
+busy sources; BENCHMARKS.md, 2026-12-02 afternoon), the bin as an integer
+(`epoch_us(TimeGenerated) // 300000000`, as scanlake's SQL has it since
+2026-12-03: level or slower here). Writes the alerts as
 CSV (SrcIpAddr, TimeGenerated, AttemptedPortsCount, AttemptedPorts) for
 comparison.
 """

@@ -13,7 +13,8 @@ their bin (until the lake stored those counts, the sources with more than
 faster than the SrcIpAddr text), and the exact
 distinct count, the threshold and the evidence lists in one aggregation of
 those groups' events (the exact distinct count for the candidates first:
-level on the plain 7-day lake, 1.06x slower with 200 busy sources). Writes
+level on the plain 7-day lake, 1.06x slower with 200 busy sources; the bin
+as an integer, `dt.epoch("us") // 300_000_000`: level). Writes
 the alerts as CSV (SrcIpAddr, TimeGenerated, AttemptedPortsCount,
 AttemptedPorts) for comparison.
 """

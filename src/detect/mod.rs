@@ -105,9 +105,13 @@ fn bind(params: &RuleParams, skip: &Skipping, stored_keys: bool) -> Result<Param
     let nanos = i64::try_from(params.bin.as_nanos())
         .map_err(|_| Error::parameter("bin", format!("{:?}", params.bin), "too long"))?;
     let bin = ScalarValue::new_interval_mdn(0, 0, nanos);
+    if nanos % 1000 != 0 {
+        return Err(Error::parameter("bin", format!("{:?}", params.bin), "not a whole number of microseconds"));
+    }
     let values: HashMap<String, ScalarValue> = [
         ("threshold", ScalarValue::Int64(Some(i64::from(params.threshold)))),
         ("bin", bin),
+        ("bin_micros", ScalarValue::Int64(Some(nanos / 1000))),
         ("max_ports", ScalarValue::Int64(Some(i64::from(params.max_ports)))),
         ("max_reporters", ScalarValue::Int64(Some(i64::from(params.max_reporters)))),
         ("profile", ScalarValue::Utf8(Some(params.profile.name().to_string()))),
