@@ -16,7 +16,8 @@
 --   $profile        'default'   profile name, part of AlertId
 --   $part_min       0           pass 1 reads the parts of a bin with this many
 --   $unseen_max     0             events with a port or more; the parts it does
---   $evidence_min   0             not read add at most $unseen_max to a bin
+--   $evidence_min   0             not read add at most $unseen_max to a bin;
+--                                 $evidence_min > 0: a bin is one part
 --                               (scanlake sets all three from the lake's files;
 --                               0, 0, 0 reads everything and is always exact)
 --   $stored_keys    true        the lake's files store SrcKey (false: compute it)
@@ -63,8 +64,10 @@ scanners AS (
 -- Pass 2: the events of those bins. The scanners come first: they are the
 -- hash join's in-memory build side, and the engine pushes their keys into
 -- the scan of the events as a filter, so only their rows are decoded whole.
--- When a bin is one part, its rows all hold its count: $evidence_min then
--- skips the same pages as pass 1.
+-- When a bin is one part ($evidence_min > 0), all its rows hold its count,
+-- the plain count of pass 1: the evidence is then just the rows with
+-- $evidence_min or more, read once, and the join and pass 1 drop out of
+-- the plan (one of the two branches below is always empty).
 evidence AS (
     SELECT e.*, date_bin(CAST($bin AS INTERVAL), e.TimeGenerated) AS BinStart
     FROM scanners s
@@ -72,7 +75,11 @@ evidence AS (
     -- sources sharing key 0) would otherwise have each of its events
     -- tested against each of its bins.
     JOIN events e ON e.SrcKey = s.SrcKey AND e.Bin = s.Bin
-    WHERE $evidence_min = 0 OR e.SrcBinPortEvents >= $evidence_min OR e.SrcBinPortEvents IS NULL
+    WHERE $evidence_min = 0
+    UNION ALL
+    SELECT *, date_bin(CAST($bin AS INTERVAL), TimeGenerated) AS BinStart
+    FROM events
+    WHERE $evidence_min > 0 AND (SrcBinPortEvents >= $evidence_min OR SrcBinPortEvents IS NULL)
 )
 -- The exact rule: per source (the text, which a key may share) and bin,
 -- the distinct destination ports, over the threshold.
