@@ -15,7 +15,9 @@ whose file holds PART_MIN port events or more of their source in their
 5-minute bin (`SrcBinPortEvents`; the rows left out add at most UNSEEN_MAX
 to a group; scripts/skipping.py works the three numbers out); the exact
 distinct count, the threshold and the evidence lists in one aggregation of
-those groups' events. Until the lake stored `SrcBinPortEvents`, the
+those groups' events (with EVIDENCE_MIN above 0, no two files span a
+bin, and the rows with EVIDENCE_MIN or more are the groups' events: no
+join, one scan, as scanlake does). Until the lake stored `SrcBinPortEvents`, the
 sources with more than 50 port events in the range came first, as
 candidates. Tried and slower or equal: without the candidates (1.6x slower),
 the candidates counted per SrcIpAddr text (1.03x slower), the evidence
@@ -59,7 +61,7 @@ SELECT e.SrcIpAddr, strftime(e.b, '%Y-%m-%dT%H:%M:%SZ') AS TimeGenerated, count(
        list_sort(list_distinct(list(e.r)))[1:20] AS ReportedBy,
        min(e.TimeGenerated) AS FirstSeen, max(e.TimeGenerated) AS LastSeen,
        sum(coalesce(e.EventCount, 1)) AS EventCount, count(DISTINCT e.DstIpAddr) AS DistinctTargets
-FROM ce e JOIN s USING (k, b)
+FROM ce e {"" if evidence_min > 0 else "JOIN s USING (k, b)"}
 GROUP BY e.SrcIpAddr, e.b
 HAVING count(DISTINCT e.DstPortNumber) > 50
 ORDER BY e.b, e.SrcIpAddr
