@@ -760,7 +760,8 @@ mod tests {
         }
         row(1, "203.0.113.9");
         let batch = builder.finish();
-        let (order, _) = storage_order(std::slice::from_ref(&batch), Some(&busiest(&[batch.clone()]))).expect("order");
+        let (order, _) =
+            storage_order(std::slice::from_ref(&batch), Some(&busiest(std::slice::from_ref(&batch)))).expect("order");
         let first: Vec<u32> = order.values()[..5].to_vec();
         assert_eq!(first, [64, 1, 2, 3, 0], "203.0.113.9 in time order, then 198.51.100.1, then the internal rows");
         let (order, _) = storage_order(std::slice::from_ref(&batch), None).expect("order");
