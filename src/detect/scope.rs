@@ -43,11 +43,7 @@ pub async fn lake_files(ctx: &SessionContext, range: TimeRange) -> Result<LakeFi
     let Some(table) = provider.downcast_ref::<ListingTable>() else {
         return Ok(unknown);
     };
-    let on_dates: Vec<Expr> = range_filters(range)
-        .into_iter()
-        .filter(|filter| filter.column_refs().iter().all(|column| column.name == PARTITION_COLUMN))
-        .collect();
-    let listed = table.list_files_for_scan(&ctx.state(), &on_dates, None).await?;
+    let listed = table.list_files_for_scan(&ctx.state(), &date_filters(range), None).await?;
     let files: Vec<&Statistics> =
         match listed.file_groups.iter().flat_map(|group| group.iter()).map(|file| file.statistics.as_deref()).collect()
         {
@@ -157,17 +153,23 @@ fn range_filters(range: TimeRange) -> Vec<Expr> {
     if let Some(to) = range.to {
         filters.push(ident("TimeGenerated").lt(timestamp(to)));
     }
+    filters.extend(date_filters(range));
+    filters
+}
+
+/// The dates of `range`, as filters on the partition column.
+fn date_filters(range: TimeRange) -> Vec<Expr> {
     let first = range.from.map(utc_date);
     let last = range.to.map(|to| utc_date(to - 1));
     match (first, last) {
         // One day: an equality, so only that day's folder is listed.
-        (Some(first), Some(last)) if first == last => filters.push(ident(PARTITION_COLUMN).eq(lit(first))),
-        (first, last) => {
-            filters.extend(first.map(|d| ident(PARTITION_COLUMN).gt_eq(lit(d))));
-            filters.extend(last.map(|d| ident(PARTITION_COLUMN).lt_eq(lit(d))));
-        }
+        (Some(first), Some(last)) if first == last => vec![ident(PARTITION_COLUMN).eq(lit(first))],
+        (first, last) => first
+            .map(|d| ident(PARTITION_COLUMN).gt_eq(lit(d)))
+            .into_iter()
+            .chain(last.map(|d| ident(PARTITION_COLUMN).lt_eq(lit(d))))
+            .collect(),
     }
-    filters
 }
 
 fn session_filters(f: &SessionFilters) -> Vec<Expr> {

@@ -220,6 +220,7 @@ impl PartitionWriter {
         if pieces.iter().all(|p| p.num_rows() == 0) {
             return Ok(());
         }
+        let pieces = with_source_keys(pieces)?;
         let counts = BinCounts::of(&pieces)?;
         let pieces = counts.filled_in(pieces)?;
         let (order, days) = storage_order(&pieces, Some(&counts.busiest()))?;
@@ -287,7 +288,8 @@ type Days = Vec<(i64, Range<usize>)>;
 /// The positions (across `pieces`) of the rows in storage order: by UTC
 /// day (one file each), then external sources first (`SrcIsExternalSentinel`,
 /// then `SrcIsExternal`: true, false, null), then, given the `busiest`, the
-/// external rows of the busiest sources first (see [`busy_class`]), then by
+/// external rows (those with a [`SOURCE_KEY`]) of the busiest sources
+/// first (see [`busy_class`]), then by
 /// time, then by position, so that the same rows always give the same
 /// files. Also each day and the range of the order that holds its rows. One
 /// packed integer per row sorts much faster than a tuple.
@@ -301,8 +303,8 @@ fn storage_order(pieces: &[RecordBatch], busiest: Option<&Busiest>) -> Result<(U
             let day = (utc_day(t) as i32 as u32 ^ 0x8000_0000) as u128;
             let (sentinel, external) = rows.ranks(i);
             let class = match busiest {
-                Some(busiest) if rows.is_external(i) => {
-                    busiest.get(&(rows.source_key(i), utc_day(t))).map_or(0, |&most| busy_class(most))
+                Some(busiest) if rows.keys.is_valid(i) => {
+                    busiest.get(&(rows.keys.value(i), utc_day(t))).map_or(0, |&most| busy_class(most))
                 }
                 _ => 0,
             };
@@ -336,13 +338,13 @@ fn busy_class(most: u32) -> u128 {
     u128::from(31 - most.max(1).ilog2())
 }
 
-/// The columns of a piece that decide its rows' storage order.
+/// The columns of a piece that decide its rows' storage order and counts.
 struct OrderColumns<'b> {
     times: &'b TimestampMicrosecondArray,
     sentinel: &'b BooleanArray,
     external: &'b BooleanArray,
-    v4: &'b UInt32Array,
-    v6_lo: &'b UInt64Array,
+    /// [`SOURCE_KEY`]: set for the external rows (see [`with_source_keys`]).
+    keys: &'b UInt64Array,
     ports: &'b Int32Array,
 }
 
@@ -352,8 +354,7 @@ impl<'b> OrderColumns<'b> {
             times: lake_column(piece, "TimeGenerated", |c| c.as_primitive_opt::<TimestampMicrosecondType>())?,
             sentinel: lake_column(piece, EXTERNAL_SENTINEL, |c| c.as_boolean_opt())?,
             external: lake_column(piece, EXTERNAL, |c| c.as_boolean_opt())?,
-            v4: lake_column(piece, "SrcIpV4", |c| c.as_primitive_opt::<UInt32Type>())?,
-            v6_lo: lake_column(piece, "SrcIpV6Lo", |c| c.as_primitive_opt::<UInt64Type>())?,
+            keys: lake_column(piece, SOURCE_KEY, |c| c.as_primitive_opt::<UInt64Type>())?,
             ports: lake_column(piece, "DstPortNumber", |c| c.as_primitive_opt::<Int32Type>())?,
         })
     }
@@ -363,24 +364,40 @@ impl<'b> OrderColumns<'b> {
         let rank = |flags: &BooleanArray| if flags.is_null(i) { 2 } else { u128::from(!flags.value(i)) };
         (rank(self.sentinel), rank(self.external))
     }
+}
 
-    /// Whether row `i`'s source is external under either profile.
-    fn is_external(&self, i: usize) -> bool {
-        let (sentinel, external) = self.ranks(i);
-        sentinel == 0 || external == 0
-    }
+/// `pieces` with [`SOURCE_KEY`] set in the rows of sources external under
+/// either profile: the rule's numeric key, the IPv4 address, else the low
+/// 64 bits of the IPv6 one, else 0.
+fn with_source_keys(pieces: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+    pieces
+        .into_iter()
+        .map(|piece| {
+            let rows = OrderColumns::of(&piece)?;
+            let v4 = lake_column(&piece, "SrcIpV4", |c| c.as_primitive_opt::<UInt32Type>())?;
+            let v6_lo = lake_column(&piece, "SrcIpV6Lo", |c| c.as_primitive_opt::<UInt64Type>())?;
+            let key = |i: usize| match (v4.is_valid(i), v6_lo.is_valid(i)) {
+                (true, _) => u64::from(v4.value(i)),
+                (false, true) => v6_lo.value(i),
+                (false, false) => 0,
+            };
+            let keys: UInt64Array = (0..piece.num_rows())
+                .map(|i| {
+                    let (sentinel, external) = rows.ranks(i);
+                    (sentinel == 0 || external == 0).then(|| key(i))
+                })
+                .collect();
+            replaced(piece, SOURCE_KEY, Arc::new(keys))
+        })
+        .collect()
+}
 
-    /// The rule's numeric key of row `i`'s source: the IPv4 address, else
-    /// the low 64 bits of the IPv6 one, else 0.
-    fn source_key(&self, i: usize) -> u64 {
-        if self.v4.is_valid(i) {
-            u64::from(self.v4.value(i))
-        } else if self.v6_lo.is_valid(i) {
-            self.v6_lo.value(i)
-        } else {
-            0
-        }
-    }
+/// `piece` with its column `name` replaced by `values`.
+fn replaced(piece: RecordBatch, name: &str, values: ArrayRef) -> Result<RecordBatch> {
+    let schema = piece.schema();
+    let mut columns = piece.columns().to_vec();
+    columns[schema.index_of(name)?] = values;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// The most events a source has in one 5-minute bin, per source (the
@@ -401,13 +418,15 @@ struct BinCounts {
 }
 
 impl BinCounts {
+    /// The counts of `pieces`, whose [`SOURCE_KEY`] is set (see [`with_source_keys`]).
     fn of(pieces: &[RecordBatch]) -> Result<Self> {
         let mut per_bin: HashMap<(u64, i64), (u32, u32)> = HashMap::new();
         for piece in pieces {
             let rows = OrderColumns::of(piece)?;
-            for (i, &t) in rows.times.values().iter().enumerate() {
-                if rows.is_external(i) {
-                    let (events, with_port) = per_bin.entry((rows.source_key(i), t.div_euclid(COUNT_BIN))).or_default();
+            for (i, key) in rows.keys.iter().enumerate() {
+                if let Some(key) = key {
+                    let (events, with_port) =
+                        per_bin.entry((key, rows.times.value(i).div_euclid(COUNT_BIN))).or_default();
                     *events += 1;
                     *with_port += u32::from(rows.ports.is_valid(i));
                 }
@@ -426,15 +445,14 @@ impl BinCounts {
         per_day
     }
 
-    /// `pieces` with [`BIN_PORT_EVENTS`] and [`SOURCE_KEY`] filled in.
+    /// `pieces` with [`BIN_PORT_EVENTS`] set where [`SOURCE_KEY`] is.
     fn filled_in(&self, pieces: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
         pieces
             .into_iter()
             .map(|piece| {
                 let rows = OrderColumns::of(&piece)?;
-                let keys: UInt64Array =
-                    (0..piece.num_rows()).map(|i| rows.is_external(i).then(|| rows.source_key(i))).collect();
-                let counts: UInt32Array = keys
+                let counts: UInt32Array = rows
+                    .keys
                     .iter()
                     .enumerate()
                     .map(|(i, key)| {
@@ -442,11 +460,7 @@ impl BinCounts {
                         key.map(|key| self.per_bin.get(&(key, bin)).map_or(0, |&(_, with_port)| with_port))
                     })
                     .collect();
-                let schema = piece.schema();
-                let mut columns = piece.columns().to_vec();
-                columns[schema.index_of(BIN_PORT_EVENTS)?] = Arc::new(counts);
-                columns[schema.index_of(SOURCE_KEY)?] = Arc::new(keys);
-                Ok(RecordBatch::try_new(schema, columns)?)
+                replaced(piece, BIN_PORT_EVENTS, Arc::new(counts))
             })
             .collect()
     }
@@ -711,6 +725,10 @@ mod tests {
         BinCounts::of(pieces).expect("counts").busiest()
     }
 
+    fn keyed(pieces: Vec<RecordBatch>) -> Vec<RecordBatch> {
+        with_source_keys(pieces).expect("keys")
+    }
+
     #[test]
     fn each_external_row_holds_its_source_s_key_and_port_events_in_its_bin() {
         let mut builder = SessionBatchBuilder::default();
@@ -729,7 +747,7 @@ mod tests {
         row(20, "::ffff:198.51.100.1", Some(4)); // IPv4-mapped: the same key
         row(30, "10.0.0.1", Some(5)); // internal: null
         row(40, "2001:db8::1", Some(6)); // external under the sentinel profile only
-        let pieces = vec![builder.finish()];
+        let pieces = keyed(vec![builder.finish()]);
         let pieces = BinCounts::of(&pieces).expect("counts").filled_in(pieces).expect("filled");
         let column = pieces[0].column_by_name(BIN_PORT_EVENTS).expect("column").as_primitive::<UInt32Type>();
         let values: Vec<Option<u32>> = column.iter().collect();
@@ -759,7 +777,7 @@ mod tests {
             row(5, "10.0.0.1"); // busy, internal
         }
         row(1, "203.0.113.9");
-        let batch = builder.finish();
+        let batch = keyed(vec![builder.finish()]).remove(0);
         let (order, _) =
             storage_order(std::slice::from_ref(&batch), Some(&busiest(std::slice::from_ref(&batch)))).expect("order");
         let first: Vec<u32> = order.values()[..5].to_vec();
@@ -794,7 +812,7 @@ mod tests {
 
     #[test]
     fn pieces_are_stored_in_the_order_of_the_rows_put_together() {
-        let pieces = pieces();
+        let pieces = keyed(pieces());
         let whole = concat_batches(&pieces[0].schema(), &pieces).expect("concat");
         // The order, as a plain sort of (day, sentinel rank, default rank,
         // busy class, time, position), the class from the busiest bin of
