@@ -86,9 +86,9 @@ in_turn() {
 }
 
 lake() {  # lake DIR ROWS DAYS [BUSY_SOURCES] : generate once
-    # The marker names the lake layout too (v7: external sources clustered first, the busiest sources first among them, each external row's source key and its file's port events of the source in its 5-minute bin, no dictionary for near-unique or constant columns, statistics where they prune, start and end times delta-encoded).
-    local busy=${4:-0} marker="$1/.done-$2-$3-v7"
-    [ "$busy" = 0 ] || marker="$1/.done-$2-$3-busy$busy-v7"
+    # The marker names the lake layout too (v8: external sources clustered first, the rows of the busiest bins first among them, each external row's source key and its file's port events of the source in its 5-minute bin, no dictionary for near-unique or constant columns, statistics where they prune, start and end times delta-encoded).
+    local busy=${4:-0} marker="$1/.done-$2-$3-v8"
+    [ "$busy" = 0 ] || marker="$1/.done-$2-$3-busy$busy-v8"
     if [ ! -f "$marker" ]; then
         rm -rf "$1"
         "$BIN" -q generate --lake "$1" --rows "$2" --days "$3" --busy-sources "$busy" > /dev/null
@@ -102,26 +102,45 @@ echo "== the rule: $ROWS rows over $DAYS days$BUSY_NOTE" >&2
 RULE="$WORK/rule-lake"
 lake "$RULE" "$ROWS" "$DAYS" "$BUSY_SOURCES"
 LAKE_MIB=$(du -sm "$RULE/network_session" | cut -f1)
-# What the first pass may skip, worked out once here for DuckDB and Polars
-# (scanlake works it out in each run, from the files' statistics).
-read -r -a SKIPPING <<< "$("$PY" scripts/skipping.py "$RULE")"
-echo "skipping (part_min unseen_max evidence_min): ${SKIPPING[*]}" >&2
-for profile in default sentinel; do
-    RULE_SCANLAKE=("$BIN" -q detect --lake "$RULE" --profile "$profile" --format csv --output "$WORK/scanlake-$profile.csv")
-    RULE_DUCKDB=("$PY" scripts/duckdb_rule.py "$RULE" "$profile" "$WORK/duckdb-$profile.csv" "${SKIPPING[@]}")
-    RULE_POLARS=("$PY" scripts/polars_rule.py "$RULE" "$profile" "$WORK/polars-$profile.csv" "${SKIPPING[@]}")
-    in_turn "$RUNS" "scanlake-$profile" RULE_SCANLAKE "duckdb-$profile" RULE_DUCKDB "polars-$profile" RULE_POLARS
-    for engine in duckdb polars; do
-        # Same alerts: source, bin, exact count and the lowest 100 ports.
-        "$PY" - "$WORK/scanlake-$profile.csv" "$WORK/$engine-$profile.csv" <<'PYEOF' || { echo "scanlake and $engine disagree on the $profile alerts" >&2; exit 1; }
+# The same lake after `scanlake compact`: each day in files in time order,
+# no 5-minute bin spanning two of them. Compacted in every run (timed).
+COMPACTED="$WORK/rule-compacted"
+rm -rf "$COMPACTED" && cp -r "$RULE" "$COMPACTED"
+COMPACT=("$BIN" -q compact --lake "$COMPACTED")
+in_turn 1 compact COMPACT
+COMPACTED_MIB=$(du -sm "$COMPACTED/network_session" | cut -f1)
+
+# rule_runs LAKE SUFFIX : the rule, both profiles, all three engines, on LAKE.
+rule_runs() {
+    local lake=$1 suffix=$2 profile engine
+    # What the first pass may skip, worked out once here for DuckDB and Polars
+    # (scanlake works it out in each run, from the files' statistics).
+    read -r -a SKIPPING <<< "$("$PY" scripts/skipping.py "$lake")"
+    echo "skipping in $lake (part_min unseen_max evidence_min): ${SKIPPING[*]}" >&2
+    for profile in default sentinel; do
+        local name="$profile$suffix"
+        RULE_SCANLAKE=("$BIN" -q detect --lake "$lake" --profile "$profile" --format csv --output "$WORK/scanlake-$name.csv")
+        RULE_DUCKDB=("$PY" scripts/duckdb_rule.py "$lake" "$profile" "$WORK/duckdb-$name.csv" "${SKIPPING[@]}")
+        RULE_POLARS=("$PY" scripts/polars_rule.py "$lake" "$profile" "$WORK/polars-$name.csv" "${SKIPPING[@]}")
+        in_turn "$RUNS" "scanlake-$name" RULE_SCANLAKE "duckdb-$name" RULE_DUCKDB "polars-$name" RULE_POLARS
+        for engine in duckdb polars; do
+            # Same alerts: source, bin, exact count and the lowest 100 ports.
+            "$PY" - "$WORK/scanlake-$name.csv" "$WORK/$engine-$name.csv" <<'PYEOF' || { echo "scanlake and $engine disagree on the $name alerts" >&2; exit 1; }
 import csv, json, sys
 def alerts(path):
     return [(r["SrcIpAddr"], r["TimeGenerated"], int(r["AttemptedPortsCount"]), json.loads(r["AttemptedPorts"])) for r in csv.DictReader(open(path))]
 a, b = alerts(sys.argv[1]), alerts(sys.argv[2])
 sys.exit(0 if a == b and a else 1)
 PYEOF
+        done
+        ALERTS[$name]=$(($(wc -l < "$WORK/scanlake-$name.csv") - 1))
     done
-    ALERTS[$profile]=$(($(wc -l < "$WORK/scanlake-$profile.csv") - 1))
+}
+rule_runs "$RULE" ""
+rule_runs "$COMPACTED" "-compacted"
+for profile in default sentinel; do
+    cmp -s "$WORK/scanlake-$profile.csv" "$WORK/scanlake-$profile-compacted.csv" ||
+        { echo "compact changed the $profile alerts" >&2; exit 1; }
 done
 
 echo "== the floor: each engine reads the rule's columns of the external rows once, without grouping" >&2
@@ -197,6 +216,11 @@ mbs() { awk -v mb="$1" -v s="$2" 'BEGIN { printf "%.0f", mb / s }'; }
     for profile in default sentinel; do
         echo "| rule, $profile profile, $ROWS rows / $DAYS days$BUSY_NOTE ($LAKE_MIB MiB), ${ALERTS[$profile]} alerts, same in all three | ${MEDIAN[scanlake-$profile]} | ${MEDIAN[duckdb-$profile]} | ${MEDIAN[polars-$profile]} | $(ratio "${MEDIAN[duckdb-$profile]}" "${MEDIAN[scanlake-$profile]}") | $(ratio "${MEDIAN[polars-$profile]}" "${MEDIAN[scanlake-$profile]}") | ${CPU[scanlake-$profile]}, ${CPU[duckdb-$profile]}, ${CPU[polars-$profile]} | ${PEAK[scanlake-$profile]}, ${PEAK[duckdb-$profile]}, ${PEAK[polars-$profile]} |"
     done
+    for profile in default sentinel; do
+        local_name="$profile-compacted"
+        echo "| rule, $profile profile, the same lake after \`scanlake compact\` ($COMPACTED_MIB MiB), same alerts | ${MEDIAN[scanlake-$local_name]} | ${MEDIAN[duckdb-$local_name]} | ${MEDIAN[polars-$local_name]} | $(ratio "${MEDIAN[duckdb-$local_name]}" "${MEDIAN[scanlake-$local_name]}") | $(ratio "${MEDIAN[polars-$local_name]}" "${MEDIAN[scanlake-$local_name]}") | ${CPU[scanlake-$local_name]}, ${CPU[duckdb-$local_name]}, ${CPU[polars-$local_name]} | ${PEAK[scanlake-$local_name]}, ${PEAK[duckdb-$local_name]}, ${PEAK[polars-$local_name]} |"
+    done
+    echo "| compact the $ROWS-row lake ($(mbs "$ROWS" "${MEDIAN[compact]}") rows/s) | ${MEDIAN[compact]} | | | | | ${CPU[compact]} | ${PEAK[compact]} |"
     echo "| floor: read the rule's 9 columns of the external rows once, no grouping (3x DuckDB's rule: $(awk -v d="${MEDIAN[duckdb-default]}" 'BEGIN { printf "%.3f", d / 3 }') s) | ${MEDIAN[read-scanlake]} | ${MEDIAN[read-duckdb]} | | $(ratio "${MEDIAN[read-duckdb]}" "${MEDIAN[read-scanlake]}") | | ${CPU[read-scanlake]}, ${CPU[read-duckdb]} | ${PEAK[read-scanlake]}, ${PEAK[read-duckdb]} |"
     echo "| ingest $ZEEK_LINES Zeek lines ($ZEEK_MB MB): scanlake $(mbs "$ZEEK_MB" "${MEDIAN[ingest-scanlake]}") MB/s, DuckDB $(mbs "$ZEEK_MB" "${MEDIAN[ingest-duckdb]}") MB/s | ${MEDIAN[ingest-scanlake]} | ${MEDIAN[ingest-duckdb]} | | $(ratio "${MEDIAN[ingest-duckdb]}" "${MEDIAN[ingest-scanlake]}") | | ${CPU[ingest-scanlake]}, ${CPU[ingest-duckdb]} | ${PEAK[ingest-scanlake]}, ${PEAK[ingest-duckdb]} |"
     echo

@@ -44,6 +44,8 @@ pub enum Command {
     Watch(WatchArgs),
     /// Write an HTML or Markdown report of a time range: summary, alerts, top scanners and ports, charts.
     Report(ReportArgs),
+    /// Rewrite each day's files into fewer files in time order, so the rule reads them once.
+    Compact(CompactArgs),
     /// Write deterministic sample events (for demos, tests and benchmarks).
     Generate(GenerateArgs),
     /// Run a Ballista scheduler (Ballista 55) that reads lakes like scanlake does.
@@ -399,6 +401,22 @@ pub struct QueryArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+}
+
+/// `scanlake compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// Only the days this range touches [default: every day].
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// Rows a new file holds (at least: a file ends where a 5-minute bin ends).
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    pub rows_per_file: usize,
+    /// Bound the memory for sorting a day (e.g. 512MB); larger days spill to disk.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub memory_limit: Option<usize>,
 }
 
 /// `scanlake generate`.

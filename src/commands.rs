@@ -6,7 +6,7 @@ use std::time::Instant;
 use std::path::PathBuf;
 
 use crate::cli::{
-    Command, DetectArgs, GenerateArgs, IngestArgs, QueryArgs, RangeArgs, ReportArgs, RuleArgs, WatchArgs,
+    Command, CompactArgs, DetectArgs, GenerateArgs, IngestArgs, QueryArgs, RangeArgs, ReportArgs, RuleArgs, WatchArgs,
 };
 use crate::detect::{RuleParams, RuleQuery, SessionFilters, TimeRange};
 use crate::engine;
@@ -37,6 +37,7 @@ pub async fn run(command: Command) -> Result<Outcome> {
         Command::Query(args) => query(args).await,
         Command::Watch(args) => watch(args).await,
         Command::Report(args) => report(args).await,
+        Command::Compact(args) => compact(args).await,
         Command::Generate(args) => generate(args).await,
         #[cfg(feature = "ballista")]
         Command::Scheduler(args) => {
@@ -105,6 +106,32 @@ async fn ingest(args: IngestArgs) -> Result<Outcome> {
             reason: "could not be read completely (see the errors above); the rows read were kept".into(),
         })
     }
+}
+
+async fn compact(args: CompactArgs) -> Result<Outcome> {
+    let lake = LakeLocation::parse(&args.lake.lake, false, &args.lake.storage.options())?;
+    let options = crate::compact::CompactOptions {
+        range: resolve_range(&args.range)?,
+        rows_per_file: args.rows_per_file,
+        memory_limit: args.memory_limit,
+    };
+    let started = Instant::now();
+    let summary = crate::compact::compact(&lake, &options).await?;
+    if summary.recovered > 0 {
+        println!("{} interrupted compactions finished or undone", summary.recovered);
+    }
+    println!(
+        "{} of {} days compacted: {} files → {} ({} rows)",
+        summary.compacted, summary.days, summary.files_before, summary.files_after, summary.rows
+    );
+    if summary.unfinished_ingest > 0 {
+        tracing::warn!(
+            "{} files left as they are: an ingest that has not completed wrote them (run it again, then compact)",
+            summary.unfinished_ingest
+        );
+    }
+    tracing::info!("compact took {:.2} s; lake store: {}", started.elapsed().as_secs_f64(), lake.store.counts());
+    Ok(Outcome::Done)
 }
 
 fn resolve_range(range: &RangeArgs) -> Result<TimeRange> {

@@ -10,6 +10,7 @@ pub mod cli;
 #[cfg(feature = "ballista")]
 pub mod cluster;
 pub mod commands;
+pub mod compact;
 pub mod detect;
 pub mod engine;
 pub mod error;

@@ -8,7 +8,7 @@ use std::ops::Not;
 
 use datafusion::common::{ScalarValue, Statistics};
 use datafusion::dataframe::DataFrame;
-use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::listing::{ListingTable, PartitionedFile};
 use datafusion::functions::string::expr_fn::starts_with;
 use datafusion::logical_expr::{Expr, ident, lit};
 use datafusion::prelude::SessionContext;
@@ -36,27 +36,38 @@ pub struct LakeFiles {
     pub stored_keys: bool,
 }
 
+/// The lake's files in the days of `range`, as a scan lists them, with
+/// their statistics; `None` if the lake table is not a listing of files.
+pub async fn listed_files(ctx: &SessionContext, range: TimeRange) -> Result<Option<Vec<PartitionedFile>>> {
+    let provider = ctx.table_provider(TABLE).await?;
+    let Some(table) = provider.downcast_ref::<ListingTable>() else {
+        return Ok(None);
+    };
+    let listed = table.list_files_for_scan(&ctx.state(), &date_filters(range), None).await?;
+    Ok(Some(listed.file_groups.into_iter().flat_map(|group| group.into_inner()).collect()))
+}
+
 /// The lake's files in `range`, listed as the rule's scan lists them.
 pub async fn lake_files(ctx: &SessionContext, range: TimeRange) -> Result<LakeFiles> {
     let unknown = LakeFiles { per_bin: None, stored_keys: false };
-    let provider = ctx.table_provider(TABLE).await?;
-    let Some(table) = provider.downcast_ref::<ListingTable>() else {
+    let Some(listed) = listed_files(ctx, range).await? else {
         return Ok(unknown);
     };
-    let listed = table.list_files_for_scan(&ctx.state(), &date_filters(range), None).await?;
-    let files: Vec<&Statistics> =
-        match listed.file_groups.iter().flat_map(|group| group.iter()).map(|file| file.statistics.as_deref()).collect()
-        {
-            Some(files) => files,
-            None => return Ok(unknown),
-        };
+    let files: Vec<&Statistics> = match listed.iter().map(|file| file.statistics.as_deref()).collect() {
+        Some(files) => files,
+        None => return Ok(unknown),
+    };
     let stored_keys = files.iter().all(|file| stores_keys(file));
-    // +1 where a file's bins start, -1 after they end; at one bin the ends come first.
-    let mut edges = Vec::new();
-    for file in files {
-        let Some((first, last)) = time_span(file) else {
-            return Ok(LakeFiles { per_bin: None, stored_keys });
-        };
+    let per_bin = files.into_iter().map(time_span).collect::<Option<Vec<_>>>().map(most_per_bin);
+    Ok(LakeFiles { per_bin, stored_keys })
+}
+
+/// The most of `spans` (first and last event times) that one of the
+/// writer's 5-minute bins ([`COUNT_BIN`]) meets.
+pub fn most_per_bin(spans: Vec<(Micros, Micros)>) -> usize {
+    // +1 where a span's bins start, -1 after they end; at one bin the ends come first.
+    let mut edges = Vec::with_capacity(2 * spans.len());
+    for (first, last) in spans {
         edges.push((first.div_euclid(COUNT_BIN), 1));
         edges.push((last.div_euclid(COUNT_BIN) + 1, -1));
     }
@@ -66,11 +77,11 @@ pub async fn lake_files(ctx: &SessionContext, range: TimeRange) -> Result<LakeFi
         open += edge;
         most = most.max(open);
     }
-    Ok(LakeFiles { per_bin: Some(most as usize), stored_keys })
+    most as usize
 }
 
 /// The first and last event time of a lake file, by its statistics.
-fn time_span(file: &Statistics) -> Option<(Micros, Micros)> {
+pub fn time_span(file: &Statistics) -> Option<(Micros, Micros)> {
     let column = file.column_statistics.get(TIME_GENERATED_INDEX)?;
     let micros = |value: Option<&ScalarValue>| match value {
         Some(ScalarValue::TimestampMicrosecond(Some(t), _)) => Some(*t),

@@ -65,6 +65,17 @@ pub async fn open(lake: &LakeLocation, options: &EngineOptions) -> Result<Sessio
         Some(scheduler) => remote(scheduler, config, runtime.build_arc()?).await?,
     };
     lake.check().await?;
+    let compacting = crate::lake::journal::hide_unfinished(lake).await?;
+    if compacting > 0 && options.scheduler.is_some() {
+        // Executors list the lake themselves, past what this process hides.
+        return Err(Error::Lake {
+            lake: lake.display.clone(),
+            reason: format!(
+                "{compacting} days are being compacted, or a compaction was interrupted; a cluster would read \
+                 them twice: wait, or run `scanlake compact` to finish it"
+            ),
+        });
+    }
     if options.skip_bad_files {
         for (path, reason) in damaged_files(lake).await? {
             tracing::warn!("skipped damaged lake file {path}: {reason}");

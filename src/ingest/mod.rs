@@ -229,6 +229,16 @@ async fn plan(
                 }
                 already.push(named.name);
             }
+            Some(entry) if entry.compacted => {
+                return Err(Error::Input {
+                    input: named.name,
+                    reason: format!(
+                        "--force cannot replace its rows: `scanlake compact` stored them in files shared with other \
+                         inputs' rows ({} files); delete those days' folders and ingest their inputs again",
+                        entry.files.len()
+                    ),
+                });
+            }
             Some(entry) => planned.push(Planned {
                 named,
                 fingerprint,
@@ -380,6 +390,7 @@ fn parse_input(
             rejected: counts.rejected,
             files: Vec::new(),
             ingested_at: crate::time::format_utc(chrono::Utc::now().timestamp_micros()),
+            compacted: false,
         };
         let done = Message::Done { entry: Box::new(entry), replaces: planned.replaces.clone() };
         if tx.blocking_send(done).is_err() {

@@ -6,12 +6,14 @@
 //! an ingest killed half-way and run again writes the same names: files that
 //! made it are kept, the rest are written, and nothing is stored twice.
 
+use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::lake::location::LakeLocation;
+use crate::lake::schema::TABLE;
 
 /// Folder of the manifest under the lake root.
 pub const FOLDER: &str = "_ingest";
@@ -37,6 +39,10 @@ pub struct Entry {
     pub files: Vec<String>,
     /// When (RFC 3339 UTC).
     pub ingested_at: String,
+    /// Its rows were rewritten by `scanlake compact` into files shared with
+    /// other inputs' rows, so `--force` can no longer replace them alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compacted: bool,
 }
 
 fn path(lake: &LakeLocation, fingerprint: &str) -> Path {
@@ -46,17 +52,31 @@ fn path(lake: &LakeLocation, fingerprint: &str) -> Path {
 /// The manifest entry for `fingerprint`, if that content was ingested.
 pub async fn read(lake: &LakeLocation, fingerprint: &str) -> Result<Option<Entry>> {
     let location = path(lake, fingerprint);
-    match lake.store.get(&location).await {
-        Ok(result) => {
-            let bytes = result.bytes().await?;
-            serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Lake {
-                lake: lake.display.clone(),
-                reason: format!("{location}: not a manifest entry: {e}"),
-            })
-        }
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
+    match get(lake, &location).await {
+        Ok(entry) => Ok(Some(entry)),
+        Err(Error::ObjectStore(object_store::Error::NotFound { .. })) => Ok(None),
+        Err(e) => Err(e),
     }
+}
+
+/// The entry stored at `location`.
+async fn get(lake: &LakeLocation, location: &Path) -> Result<Entry> {
+    let bytes = lake.store.get(location).await?.bytes().await?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Lake {
+        lake: lake.display.clone(),
+        reason: format!("{location}: not a manifest entry: {e}"),
+    })
+}
+
+/// Every entry of the lake's manifest.
+pub async fn all(lake: &LakeLocation) -> Result<Vec<Entry>> {
+    let folder = lake.root.clone().join(FOLDER);
+    let listed: Vec<object_store::ObjectMeta> = lake.store.list(Some(&folder)).try_collect().await?;
+    let mut entries = Vec::with_capacity(listed.len());
+    for meta in listed.iter().filter(|meta| meta.location.as_ref().ends_with(".json")) {
+        entries.push(get(lake, &meta.location).await?);
+    }
+    Ok(entries)
 }
 
 /// Records `entry` (replacing an older one for the same content).
@@ -66,6 +86,17 @@ pub async fn write(lake: &LakeLocation, entry: &Entry) -> Result<()> {
     let location = path(lake, &entry.fingerprint);
     lake.store.put_opts(&location, PutPayload::from(json), PutOptions::from(PutMode::Overwrite)).await?;
     Ok(())
+}
+
+/// `file` (a path an entry lists) from the event table's folder on
+/// (`EventDate=…/part-….parquet`): entries list paths from the store's
+/// root, which differ once a lake is moved, copied or synced elsewhere.
+pub fn in_table(file: &str) -> &str {
+    let folder = format!("{TABLE}/");
+    match file.rfind(&format!("/{folder}")) {
+        Some(at) => &file[at + folder.len() + 1..],
+        None => file.strip_prefix(&folder).unwrap_or(file),
+    }
 }
 
 /// The stem of an input's lake file names: the same content, generation and
@@ -93,4 +124,18 @@ pub fn fingerprint_object(meta: &object_store::ObjectMeta) -> String {
         if meta.e_tag.is_none() { meta.last_modified.to_rfc3339() } else { String::new() }
     );
     blake3::hash(identity.as_bytes()).to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_table;
+
+    #[test]
+    fn files_are_compared_from_the_table_s_folder_on() {
+        let file = "EventDate=2024-04-19/part-a8e29c677ae7faef3e48-00000.parquet";
+        assert_eq!(in_table(&format!("work/main/data/lake/network_session/{file}")), file);
+        assert_eq!(in_table(&format!("network_session/{file}")), file);
+        // A lake whose own folder is named like the table.
+        assert_eq!(in_table(&format!("x/network_session/lake/network_session/{file}")), file);
+    }
 }

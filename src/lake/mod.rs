@@ -1,6 +1,7 @@
 //! The Parquet lake: schema, location and partitioned writing.
 
 pub mod check;
+pub mod journal;
 pub mod location;
 pub mod manifest;
 pub mod schema;

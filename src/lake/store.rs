@@ -173,8 +173,26 @@ pub struct CountingStore {
     get_bytes: AtomicU64,
     puts: AtomicU64,
     objects_read: Mutex<BTreeSet<String>>,
-    /// Objects listings leave out (damaged lake files with `--skip-bad-files`).
-    hidden: Mutex<Arc<BTreeSet<String>>>,
+    /// Objects listings leave out.
+    hidden: Mutex<Arc<Hidden>>,
+}
+
+/// What listings leave out: damaged lake files (`--skip-bad-files`), and
+/// the files a compaction replaces or has not finished writing.
+#[derive(Debug, Clone, Default)]
+struct Hidden {
+    objects: BTreeSet<String>,
+    prefixes: BTreeSet<String>,
+}
+
+impl Hidden {
+    fn is_empty(&self) -> bool {
+        self.objects.is_empty() && self.prefixes.is_empty()
+    }
+
+    fn hides(&self, location: &str) -> bool {
+        self.objects.contains(location) || self.prefixes.iter().any(|prefix| location.starts_with(prefix.as_str()))
+    }
 }
 
 impl CountingStore {
@@ -188,14 +206,22 @@ impl CountingStore {
             get_bytes: AtomicU64::new(0),
             puts: AtomicU64::new(0),
             objects_read: Mutex::new(BTreeSet::new()),
-            hidden: Mutex::new(Arc::new(BTreeSet::new())),
+            hidden: Mutex::new(Arc::new(Hidden::default())),
         }
     }
 
     /// Leaves `location` out of every listing from now on, so queries never open it.
     pub fn hide(&self, location: &Path) {
         if let Ok(mut hidden) = self.hidden.lock() {
-            Arc::make_mut(&mut hidden).insert(location.to_string());
+            Arc::make_mut(&mut hidden).objects.insert(location.to_string());
+        }
+    }
+
+    /// Leaves every object whose location starts with `prefix` (text, not
+    /// only whole path segments) out of every listing from now on.
+    pub fn hide_prefix(&self, prefix: &str) {
+        if let Ok(mut hidden) = self.hidden.lock() {
+            Arc::make_mut(&mut hidden).prefixes.insert(prefix.to_string());
         }
     }
 
@@ -219,7 +245,7 @@ impl CountingStore {
         }
         stream
             .filter(move |item| {
-                futures::future::ready(!matches!(item, Ok(meta) if hidden.contains(meta.location.as_ref())))
+                futures::future::ready(!matches!(item, Ok(meta) if hidden.hides(meta.location.as_ref())))
             })
             .boxed()
     }
@@ -306,7 +332,7 @@ impl ObjectStore for CountingStore {
         let mut result = self.inner.list_with_delimiter(prefix).await?;
         self.listed.fetch_add((result.objects.len() + result.common_prefixes.len()) as u64, Ordering::Relaxed);
         if let Ok(hidden) = self.hidden.lock() {
-            result.objects.retain(|meta| !hidden.contains(meta.location.as_ref()));
+            result.objects.retain(|meta| !hidden.hides(meta.location.as_ref()));
         }
         Ok(result)
     }

@@ -1,5 +1,5 @@
 //! Writes batches of events into the hive-partitioned lake: external
-//! sources first (the busiest of them first), then by time, one file per
+//! sources first (the busiest bins of sources first), then by time, one file per
 //! UTC date, zstd, page index, statistics where they prune (see
 //! [`WITHOUT_STATISTICS`]). Each file appears whole or not at all, and
 //! existing files are never overwritten.
@@ -134,9 +134,10 @@ impl PartitionWriter {
             .set_data_page_row_count_limit(PAGE_ROWS)
             .set_write_batch_size(PAGE_ROWS.min(8 * 1024))
             .set_sorting_columns(Some(vec![
+                SortingColumn { column_idx: index_of(BIN_PORT_EVENTS), descending: true, nulls_first: false },
                 SortingColumn { column_idx: index_of(EXTERNAL_SENTINEL), descending: true, nulls_first: false },
                 SortingColumn { column_idx: index_of(EXTERNAL), descending: true, nulls_first: false },
-                // Not time: the external rows' busiest sources come first (see `busy_class`).
+                // Then time, but not recorded: the reader's time ranges prune by the page statistics.
             ]))
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 "scanlake.schema_version".to_string(),
@@ -200,7 +201,7 @@ impl PartitionWriter {
         match message {
             Message::Rows { pieces, name } => self.write(pieces, name.as_deref()).await,
             Message::Done { mut entry, replaces } => {
-                entry.files = std::mem::take(&mut self.current);
+                entry.files = self.written();
                 for old in replaces.iter().filter(|f| !entry.files.contains(f)) {
                     match self.store.delete(&Path::from(old.as_str())).await {
                         Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -210,6 +211,11 @@ impl PartitionWriter {
                 manifest::write(&self.lake, &entry).await
             }
         }
+    }
+
+    /// The files written (or found written) since the last completed input; takes them.
+    pub fn written(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.current)
     }
 
     /// Writes one new file per UTC date of the rows in `pieces`, in
@@ -223,7 +229,7 @@ impl PartitionWriter {
         let pieces = with_source_keys(pieces)?;
         let counts = BinCounts::of(&pieces)?;
         let pieces = counts.filled_in(pieces)?;
-        let (order, days) = storage_order(&pieces, Some(&counts.busiest()))?;
+        let (order, days) = storage_order(&pieces, Some(&counts.descending()))?;
         let rows = Ordered::new(&pieces, order)?;
         // The pieces' memory is free for the next rows while these are encoded.
         drop(pieces);
@@ -286,14 +292,24 @@ impl PartitionWriter {
 type Days = Vec<(i64, Range<usize>)>;
 
 /// The positions (across `pieces`) of the rows in storage order: by UTC
-/// day (one file each), then external sources first (`SrcIsExternalSentinel`,
-/// then `SrcIsExternal`: true, false, null), then, given the `busiest`, the
-/// external rows (those with a [`SOURCE_KEY`]) of the busiest sources
-/// first (see [`busy_class`]), then by
-/// time, then by position, so that the same rows always give the same
-/// files. Also each day and the range of the order that holds its rows. One
-/// packed integer per row sorts much faster than a tuple.
-fn storage_order(pieces: &[RecordBatch], busiest: Option<&Busiest>) -> Result<(UInt32Array, Days)> {
+/// day (one file each); then, given the `bin_counts` (the distinct
+/// [`BIN_PORT_EVENTS`], the highest first), the external rows (those with a
+/// [`SOURCE_KEY`]) by that column, the highest first, then the other rows;
+/// then by `SrcIsExternalSentinel`, then `SrcIsExternal` (true, false,
+/// null); then by time; then by position, so that the same rows always
+/// give the same files. Also each day and the range of the order that
+/// holds its rows. One packed integer per row sorts much faster than a
+/// tuple.
+///
+/// The rule reads whole rows (addresses, reporters) only of the bins with
+/// enough port events to alert, found by [`BIN_PORT_EVENTS`]: stored
+/// first, those fill a few pages instead of a few rows of every page, and
+/// the reader skips the rest unread. Rows of one count stay in time order,
+/// so time ranges still prune the pages of the rest.
+fn storage_order(pieces: &[RecordBatch], bin_counts: Option<&[u32]>) -> Result<(UInt32Array, Days)> {
+    // A count's place among the distinct ones (fewer than 2^17 in 2^32 rows:
+    // a count c takes c rows) takes 23 bits; the other rows come after them.
+    const NOT_COUNTED: u128 = (1 << 23) - 1;
     let mut keys = Vec::with_capacity(pieces.iter().map(RecordBatch::num_rows).sum());
     for piece in pieces {
         let rows = OrderColumns::of(piece)?;
@@ -301,16 +317,18 @@ fn storage_order(pieces: &[RecordBatch], busiest: Option<&Busiest>) -> Result<(U
         keys.extend(rows.times.values().iter().enumerate().map(|(i, &t)| {
             // The day fits 32 bits for any i64 time; flipping the sign bit keeps the order.
             let day = (utc_day(t) as i32 as u32 ^ 0x8000_0000) as u128;
-            let (sentinel, external) = rows.ranks(i);
-            let class = match busiest {
-                Some(busiest) if rows.keys.is_valid(i) => {
-                    busiest.get(&(rows.keys.value(i), utc_day(t))).map_or(0, |&most| busy_class(most))
+            let busy = match bin_counts {
+                Some(counts) if rows.keys.is_valid(i) => {
+                    let count = rows.bin_counts.value(i);
+                    counts.partition_point(|&c| c > count) as u128
                 }
-                _ => 0,
+                Some(_) => NOT_COUNTED,
+                None => 0,
             };
-            // The time of day takes 37 bits (32 to 68), the class 5 (69 to 73).
+            let (sentinel, external) = rows.ranks(i);
+            // The time of day takes 37 bits (32 to 68).
             let time_of_day = t.rem_euclid(DAY) as u128;
-            day << 96 | sentinel << 94 | external << 92 | class << 69 | time_of_day << 32 | (base + i) as u128
+            day << 96 | busy << 73 | sentinel << 71 | external << 69 | time_of_day << 32 | (base + i) as u128
         }));
     }
     keys.par_sort_unstable();
@@ -326,18 +344,6 @@ fn storage_order(pieces: &[RecordBatch], busiest: Option<&Busiest>) -> Result<(U
     Ok((order, days))
 }
 
-/// Where busy sources go among a file's external rows: 0 for the busiest
-/// (`most`, the most events in one bin, of 2^31 or more), 31 for one event
-/// at most; one class per power of two. The rule reads every external row
-/// for its counts, but the whole rows (addresses, reporters) only of the
-/// scanners', with 51 events in a bin or more. Put first, those fill a few
-/// pages instead of a few rows of every page, and the reader skips the
-/// rest of the pages unread. Within a class the rows stay in time order,
-/// so time ranges still prune the pages of the rest.
-fn busy_class(most: u32) -> u128 {
-    u128::from(31 - most.max(1).ilog2())
-}
-
 /// The columns of a piece that decide its rows' storage order and counts.
 struct OrderColumns<'b> {
     times: &'b TimestampMicrosecondArray,
@@ -345,6 +351,8 @@ struct OrderColumns<'b> {
     external: &'b BooleanArray,
     /// [`SOURCE_KEY`]: set for the external rows (see [`with_source_keys`]).
     keys: &'b UInt64Array,
+    /// [`BIN_PORT_EVENTS`]: set with the keys (see [`BinCounts::filled_in`]).
+    bin_counts: &'b UInt32Array,
     ports: &'b Int32Array,
 }
 
@@ -355,6 +363,7 @@ impl<'b> OrderColumns<'b> {
             sentinel: lake_column(piece, EXTERNAL_SENTINEL, |c| c.as_boolean_opt())?,
             external: lake_column(piece, EXTERNAL, |c| c.as_boolean_opt())?,
             keys: lake_column(piece, SOURCE_KEY, |c| c.as_primitive_opt::<UInt64Type>())?,
+            bin_counts: lake_column(piece, BIN_PORT_EVENTS, |c| c.as_primitive_opt::<UInt32Type>())?,
             ports: lake_column(piece, "DstPortNumber", |c| c.as_primitive_opt::<Int32Type>())?,
         })
     }
@@ -400,49 +409,40 @@ fn replaced(piece: RecordBatch, name: &str, values: ArrayRef) -> Result<RecordBa
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
-/// The most events a source has in one 5-minute bin, per source (the
-/// rule's numeric key) and UTC day.
-type Busiest = HashMap<(u64, i64), u32>;
-
-/// A file's external rows (under either profile) counted per source (the
-/// rule's numeric key) and 5-minute bin: all their events, which rank the
-/// busy sources (see [`busy_class`]), and those with a destination port,
+/// A file's external rows (under either profile) with a destination port,
+/// counted per source (the rule's numeric key) and 5-minute bin, and
 /// stored with each row ([`BIN_PORT_EVENTS`]). A bin with more than 50
 /// distinct ports in the lake has, in one of the n files whose events span
 /// it, more than 50 / n events with a port, so the rule finds the bins that
 /// can alert by reading the rows above that count, and skips the pages
 /// below it (see `detect::Skipping`).
 struct BinCounts {
-    /// (source, bin number since 1970) → (events, events with a port).
-    per_bin: HashMap<(u64, i64), (u32, u32)>,
+    /// (source, bin number since 1970) → events with a port.
+    per_bin: HashMap<(u64, i64), u32>,
 }
 
 impl BinCounts {
     /// The counts of `pieces`, whose [`SOURCE_KEY`] is set (see [`with_source_keys`]).
     fn of(pieces: &[RecordBatch]) -> Result<Self> {
-        let mut per_bin: HashMap<(u64, i64), (u32, u32)> = HashMap::new();
+        let mut per_bin: HashMap<(u64, i64), u32> = HashMap::new();
         for piece in pieces {
             let rows = OrderColumns::of(piece)?;
             for (i, key) in rows.keys.iter().enumerate() {
                 if let Some(key) = key {
-                    let (events, with_port) =
-                        per_bin.entry((key, rows.times.value(i).div_euclid(COUNT_BIN))).or_default();
-                    *events += 1;
-                    *with_port += u32::from(rows.ports.is_valid(i));
+                    *per_bin.entry((key, rows.times.value(i).div_euclid(COUNT_BIN))).or_default() +=
+                        u32::from(rows.ports.is_valid(i));
                 }
             }
         }
         Ok(Self { per_bin })
     }
 
-    /// For each source and UTC day: the most events it has in one bin.
-    fn busiest(&self) -> Busiest {
-        let mut per_day = Busiest::with_capacity(self.per_bin.len());
-        for (&(key, bin), &(events, _)) in &self.per_bin {
-            let most = per_day.entry((key, utc_day(bin * COUNT_BIN))).or_default();
-            *most = (*most).max(events);
-        }
-        per_day
+    /// The distinct counts, the highest first.
+    fn descending(&self) -> Vec<u32> {
+        let mut counts: Vec<u32> = self.per_bin.values().copied().collect();
+        counts.sort_unstable_by(|a, b| b.cmp(a));
+        counts.dedup();
+        counts
     }
 
     /// `pieces` with [`BIN_PORT_EVENTS`] set where [`SOURCE_KEY`] is.
@@ -457,7 +457,7 @@ impl BinCounts {
                     .enumerate()
                     .map(|(i, key)| {
                         let bin = rows.times.value(i).div_euclid(COUNT_BIN);
-                        key.map(|key| self.per_bin.get(&(key, bin)).map_or(0, |&(_, with_port)| with_port))
+                        key.map(|key| self.per_bin.get(&(key, bin)).copied().unwrap_or(0))
                     })
                     .collect();
                 replaced(piece, BIN_PORT_EVENTS, Arc::new(counts))
@@ -721,8 +721,10 @@ mod tests {
         out
     }
 
-    fn busiest(pieces: &[RecordBatch]) -> Busiest {
-        BinCounts::of(pieces).expect("counts").busiest()
+    /// `pieces` with their keys and bin counts, as the writer stores them.
+    fn counted(pieces: Vec<RecordBatch>) -> Vec<RecordBatch> {
+        let pieces = keyed(pieces);
+        BinCounts::of(&pieces).expect("counts").filled_in(pieces).expect("filled")
     }
 
     fn keyed(pieces: Vec<RecordBatch>) -> Vec<RecordBatch> {
@@ -759,13 +761,14 @@ mod tests {
     }
 
     #[test]
-    fn the_busiest_external_sources_come_first_then_time() {
+    fn the_external_rows_of_the_busiest_bins_come_first_then_time() {
         let mut builder = SessionBatchBuilder::default();
         let mut row = |minute: i64, source: &'static str| {
             let time_generated = 19_832 * DAY + minute * 60_000_000;
             builder.append(&SessionRow {
                 time_generated,
                 src_ip_addr: Some(Cow::Borrowed(source)),
+                dst_port_number: Some(80),
                 ..Default::default()
             });
         };
@@ -776,12 +779,11 @@ mod tests {
         for _ in 0..60 {
             row(5, "10.0.0.1"); // busy, internal
         }
-        row(1, "203.0.113.9");
-        let batch = keyed(vec![builder.finish()]).remove(0);
-        let (order, _) =
-            storage_order(std::slice::from_ref(&batch), Some(&busiest(std::slice::from_ref(&batch)))).expect("order");
+        row(1, "203.0.113.9"); // its quiet bin: 1 event
+        let batch = counted(vec![builder.finish()]).remove(0);
+        let (order, _) = storage_order(std::slice::from_ref(&batch), Some(&[3, 1])).expect("order");
         let first: Vec<u32> = order.values()[..5].to_vec();
-        assert_eq!(first, [64, 1, 2, 3, 0], "203.0.113.9 in time order, then 198.51.100.1, then the internal rows");
+        assert_eq!(first, [1, 2, 3, 0, 64], "203.0.113.9's busy bin, then the quiet bins in time order");
         let (order, _) = storage_order(std::slice::from_ref(&batch), None).expect("order");
         assert_eq!(order.values()[..5].to_vec(), [0, 64, 1, 2, 3], "by time alone");
     }
@@ -812,11 +814,12 @@ mod tests {
 
     #[test]
     fn pieces_are_stored_in_the_order_of_the_rows_put_together() {
-        let pieces = keyed(pieces());
+        let pieces = counted(pieces());
         let whole = concat_batches(&pieces[0].schema(), &pieces).expect("concat");
-        // The order, as a plain sort of (day, sentinel rank, default rank,
-        // busy class, time, position), the class from the busiest bin of
-        // the row's source address that day.
+        // The order, as a plain sort of (day, busy rank, sentinel rank,
+        // default rank, time, position), the busy rank from the events with
+        // a port of an external row's source address in its bin, the most
+        // first, and the other rows after all external ones.
         let times = whole.column(TIME_GENERATED_INDEX).as_primitive::<TimestampMicrosecondType>();
         let flag = |name: &str| whole.column_by_name(name).expect("flag").as_boolean().clone();
         let (sentinel, external) = (flag(EXTERNAL_SENTINEL), flag(EXTERNAL));
@@ -826,23 +829,20 @@ mod tests {
         for i in 0..whole.num_rows() {
             *per_bin.entry((source.value(i), times.value(i).div_euclid(300_000_000))).or_default() += 1;
         }
-        let mut most: BTreeMap<(&str, i64), usize> = BTreeMap::new();
-        for ((address, bin), events) in per_bin {
-            let day = most.entry((address, utc_day(bin * 300_000_000))).or_default();
-            *day = (*day).max(events);
-        }
-        let class = |i: usize| {
+        let busy = |i: usize| {
             let external = rank(&sentinel, i) == 0 || rank(&external, i) == 0;
-            if external { 31 - most[&(source.value(i), utc_day(times.value(i)))].ilog2() } else { 0 }
+            let events = per_bin[&(source.value(i), times.value(i).div_euclid(300_000_000))];
+            if external { u32::MAX - 1 - events as u32 } else { u32::MAX }
         };
-        let mut expected: Vec<(i64, u8, u8, u32, i64, u32)> = (0..whole.num_rows())
+        let mut expected: Vec<(i64, u32, u8, u8, i64, u32)> = (0..whole.num_rows())
             .map(|i| {
-                (utc_day(times.value(i)), rank(&sentinel, i), rank(&external, i), class(i), times.value(i), i as u32)
+                (utc_day(times.value(i)), busy(i), rank(&sentinel, i), rank(&external, i), times.value(i), i as u32)
             })
             .collect();
         expected.sort();
-        assert!(expected.iter().any(|k| k.3 < 31), "a source with more than one event in a bin");
-        let (order, days) = storage_order(&pieces, Some(&busiest(&pieces))).expect("order");
+        assert!(expected.iter().any(|k| k.1 < u32::MAX - 2), "a source with more than one event in a bin");
+        let counts = BinCounts::of(&pieces).expect("counts").descending();
+        let (order, days) = storage_order(&pieces, Some(&counts)).expect("order");
         let positions = order.values().to_vec();
         assert_eq!(positions, expected.iter().map(|k| k.5).collect::<Vec<_>>());
         // One range per day, in order, covering every row.
@@ -866,6 +866,6 @@ mod tests {
         }
         // Both days, and both kinds of rank, are present.
         assert!(expected.first().unwrap().0 != expected.last().unwrap().0);
-        assert!(expected.iter().any(|k| k.2 == 2) && expected.iter().any(|k| k.1 == 0));
+        assert!(expected.iter().any(|k| k.3 == 2) && expected.iter().any(|k| k.2 == 0));
     }
 }

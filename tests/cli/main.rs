@@ -3,6 +3,7 @@
 mod cases;
 #[cfg(feature = "ballista")]
 mod cluster;
+mod compact;
 mod detect_edges;
 mod formats;
 mod http;

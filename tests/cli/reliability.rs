@@ -10,7 +10,7 @@ use crate::s3::S3Server;
 use crate::support::{Csv, detect, ingest, scanlake, tempdir};
 
 /// `count(*)` and a checksum of the lake's rows, or the error text.
-fn lake_rows(lake: &str, env: &[(&str, String)]) -> Result<(i64, i64), String> {
+pub fn lake_rows(lake: &str, env: &[(&str, String)]) -> Result<(i64, i64), String> {
     let sql = "SELECT count(*) AS n, coalesce(sum(DstPortNumber + SrcPortNumber), 0) AS ports FROM network_session";
     let out = scanlake()
         .args(["query", "--format", "json", "--lake", lake, sql])
@@ -24,7 +24,7 @@ fn lake_rows(lake: &str, env: &[(&str, String)]) -> Result<(i64, i64), String> {
     Ok((rows[0]["n"].as_i64().unwrap_or(-1), rows[0]["ports"].as_i64().unwrap_or(-1)))
 }
 
-fn parquet_files(lake: &Path) -> Vec<PathBuf> {
+pub fn parquet_files(lake: &Path) -> Vec<PathBuf> {
     crate::ingest::walk(&lake.join("network_session"))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
@@ -96,7 +96,7 @@ fn two_ingests_at_once_into_one_lake_store_every_input_once() {
     assert_eq!(n, 60_000);
 }
 
-fn scanlake_std() -> std::process::Command {
+pub fn scanlake_std() -> std::process::Command {
     std::process::Command::new(assert_cmd::cargo::cargo_bin("scanlake"))
 }
 
