@@ -112,7 +112,7 @@ fn from_unfinished_ingest(location: &Path, ingested: &BTreeSet<&str>) -> bool {
         Some((hash, batch)) => {
             hash.len() == 20
                 && hash.bytes().all(|b| b.is_ascii_hexdigit())
-                && batch.len() == 5
+                && batch.len() >= 5
                 && batch.bytes().all(|b| b.is_ascii_digit())
         }
         None => false,

@@ -3,29 +3,12 @@
 //! or not at all.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::reliability::{lake_rows, parquet_files, scanlake_std};
+use crate::reliability::{kill_after, lake_rows, parquet_files, zeek_logs};
 use crate::s3::S3Server;
 use crate::support::{scanlake, tempdir};
-
-/// Three Zeek logs of one day (planted scans in each).
-fn zeek_logs(dir: &Path) -> Vec<PathBuf> {
-    (0..3)
-        .map(|seed| {
-            let path = dir.join(format!("conn-{seed}.log"));
-            let out = scanlake()
-                .args(["generate", "--rows", "20000", "--days", "1", "--seed", &seed.to_string(), "--zeek"])
-                .arg(&path)
-                .output()
-                .expect("generate");
-            assert!(out.status.success());
-            path
-        })
-        .collect()
-}
 
 /// `logs` ingested into `lake` in files of 4,000 rows: every file spans the day.
 fn ingest_small_files(lake: &str, logs: &[PathBuf], env: &[(&str, String)]) {
@@ -118,7 +101,6 @@ fn files_of_an_ingest_that_has_not_completed_are_left_as_they_are() {
     let lake = dir.path().join("lake");
     let name = lake.to_str().unwrap();
     ingest_small_files(name, &logs[..2], &[]);
-    let unfinished: Vec<PathBuf> = parquet_files(&lake);
     // As if killed before its manifest entry: a rerun would write these names again.
     let entries = crate::ingest::walk(&lake.join("_ingest"));
     let entry: Value = serde_json::from_slice(&std::fs::read(&entries[0]).expect("manifest")).expect("json");
@@ -131,7 +113,7 @@ fn files_of_an_ingest_that_has_not_completed_are_left_as_they_are() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("{} files left as they are", left.len())));
     assert!(left.iter().all(|file| file.exists()));
-    assert_eq!(parquet_files(&lake).len(), left.len() + 1, "{unfinished:?}");
+    assert_eq!(parquet_files(&lake).len(), left.len() + 1);
     assert_eq!(lake_rows(name, &[]), rows);
 }
 
@@ -157,15 +139,11 @@ fn sigkill_during_compact_never_shows_a_row_twice_or_not_at_all() {
     for trial in 1..=trials {
         let lake = copy(trial);
         let name = lake.to_str().unwrap();
-        let mut child = scanlake_std()
-            .args(["compact", "--rows-per-file", "25000", "--lake", name])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(duration.mul_f64(trial as f64 / trials as f64 * 1.1));
-        let _ = child.kill();
-        child.wait().expect("wait");
+        kill_after(
+            &["compact", "--rows-per-file", "25000", "--lake", name],
+            &[],
+            duration.mul_f64(trial as f64 / trials as f64 * 1.1),
+        );
         assert_eq!(lake_rows(name, &[]), expected, "trial {trial}: after the kill");
         compact(name, &[]);
         assert_eq!(lake_rows(name, &[]), expected, "trial {trial}: compacted again");
@@ -180,13 +158,7 @@ fn a_lake_in_s3_compacts_the_same_way() {
     let s3 = S3Server::start(false);
     let dir = tempdir();
     let logs = zeek_logs(dir.path());
-    let env = vec![
-        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "testing-secret".to_string()),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_ENDPOINT_URL", s3.endpoint()),
-        ("AWS_ALLOW_HTTP", "true".to_string()),
-    ];
+    let env = s3.env();
     s3.put("compact", b"");
     let lake = "s3://compact/lake";
     ingest_small_files(lake, &logs, &env);

@@ -62,21 +62,26 @@ fn ingesting_the_same_input_again_is_a_no_op_and_force_replaces_it() {
     assert_eq!(entry["rows"], 60);
 }
 
-#[test]
-fn two_ingests_at_once_into_one_lake_store_every_input_once() {
-    let dir = tempdir();
-    let logs: Vec<PathBuf> = (0..3)
-        .map(|i| {
-            let path = dir.path().join(format!("conn-{i}.log"));
+/// Three Zeek logs of one day, 20,000 lines each (planted scans in each).
+pub fn zeek_logs(dir: &Path) -> Vec<PathBuf> {
+    (0..3)
+        .map(|seed| {
+            let path = dir.join(format!("conn-{seed}.log"));
             let out = scanlake()
-                .args(["generate", "--rows", "20000", "--days", "1", "--seed", &i.to_string(), "--zeek"])
+                .args(["generate", "--rows", "20000", "--days", "1", "--seed", &seed.to_string(), "--zeek"])
                 .arg(&path)
                 .output()
                 .expect("generate");
             assert!(out.status.success());
             path
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn two_ingests_at_once_into_one_lake_store_every_input_once() {
+    let dir = tempdir();
+    let logs = zeek_logs(dir.path());
     let lake = dir.path().join("lake");
     let spawn = |inputs: &[&PathBuf]| -> Child {
         scanlake_std()
@@ -96,8 +101,22 @@ fn two_ingests_at_once_into_one_lake_store_every_input_once() {
     assert_eq!(n, 60_000);
 }
 
-pub fn scanlake_std() -> std::process::Command {
+fn scanlake_std() -> std::process::Command {
     std::process::Command::new(assert_cmd::cargo::cargo_bin("scanlake"))
+}
+
+/// Runs `scanlake ARGS` and kills it (SIGKILL) `after` it started.
+pub fn kill_after(args: &[&str], env: &[(&str, String)], after: std::time::Duration) {
+    let mut child = scanlake_std()
+        .args(args)
+        .envs(env.iter().cloned())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(after);
+    let _ = child.kill();
+    child.wait().expect("wait");
 }
 
 /// Kills `ingest` at `trials` points spread over a clean run's duration; after
@@ -119,17 +138,9 @@ fn kill_trials(lake_for: &dyn Fn(usize) -> String, input: &str, env: &[(&str, St
     assert!(expected.0 > 0);
     for trial in 1..=trials {
         let lake = lake_for(trial);
-        let mut child = scanlake_std()
-            .args(["ingest", "--rows-per-file", "4000", "--lake", &lake, input])
-            .envs(env.iter().cloned())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
         // Points spread evenly from the start to just past the end of a clean run.
-        std::thread::sleep(duration.mul_f64(trial as f64 / trials as f64 * 1.1));
-        let _ = child.kill();
-        child.wait().expect("wait");
+        let after = duration.mul_f64(trial as f64 / trials as f64 * 1.1);
+        kill_after(&["ingest", "--rows-per-file", "4000", "--lake", &lake, input], env, after);
         // Readable, whatever the kill left: every visible file is whole.
         match lake_rows(&lake, env) {
             Ok((n, _)) => assert!(n <= expected.0, "trial {trial}: {n} rows after the kill"),
@@ -169,13 +180,7 @@ fn sigkill_during_an_ingest_into_s3_is_safe_too() {
     let s3 = S3Server::start(false);
     let dir = tempdir();
     let input = zeek_log(dir.path(), "60000");
-    let env = vec![
-        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "testing-secret".to_string()),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_ENDPOINT_URL", s3.endpoint()),
-        ("AWS_ALLOW_HTTP", "true".to_string()),
-    ];
+    let env = s3.env();
     s3.put("kills", b"");
     let lake_for = |i: usize| format!("s3://kills/lake-{i}");
     kill_trials(&lake_for, input.to_str().unwrap(), &env, 6);

@@ -78,15 +78,24 @@ impl S3Server {
     /// `scanlake` pointed at `endpoint` with test credentials.
     pub fn scanlake_to(&self, endpoint: &str) -> assert_cmd::Command {
         let mut cmd = scanlake();
-        cmd.env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_ALLOW_HTTP", "true")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_PROFILE");
+        cmd.envs(env_for(endpoint)).env_remove("AWS_SESSION_TOKEN").env_remove("AWS_PROFILE");
         cmd
     }
+
+    /// The environment that points a process at this server with test credentials.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        env_for(&self.endpoint())
+    }
+}
+
+fn env_for(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing-secret".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_ALLOW_HTTP", "true".to_string()),
+    ]
 }
 
 impl Drop for S3Server {
