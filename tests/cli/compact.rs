@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::reliability::{kill_after, lake_rows, parquet_files, zeek_logs};
 use crate::s3::S3Server;
-use crate::support::{scanlake, tempdir};
+use crate::support::{Csv, detect, ingest, scanlake, tempdir};
 
 /// `logs` ingested into `lake` in files of 4,000 rows: every file spans the day.
 fn ingest_small_files(lake: &str, logs: &[PathBuf], env: &[(&str, String)]) {
@@ -166,4 +166,27 @@ fn a_lake_in_s3_compacts_the_same_way() {
     assert!(compact(lake, &env).starts_with("1 of 1 days compacted"));
     assert_eq!(lake_rows(lake, &env), rows);
     assert_eq!(alerts(lake, &env), alerts_before);
+}
+
+#[test]
+fn a_bin_split_over_inputs_and_small_files_in_time_order_are_merged() {
+    let dir = tempdir();
+    let mut a = Csv::new();
+    a.scan("00:10:00", "198.51.100.6", 1, 26);
+    let mut b = Csv::new();
+    b.scan("00:12:00", "198.51.100.6", 27, 25); // the same bin: 51 ports in all
+    let mut c = Csv::new();
+    c.scan("01:00:00", "198.51.100.7", 1, 40);
+    let (a, b, c) = (a.write(dir.path(), "a.csv"), b.write(dir.path(), "b.csv"), c.write(dir.path(), "c.csv"));
+    // Two files share a bin; then two files that share none but fit in one.
+    for (name, inputs, rows, alerts) in [("split", vec![&a, &b, &c], 91, 1), ("apart", vec![&a, &c], 66, 0)] {
+        let lake = dir.path().join(name);
+        ingest(&lake, &inputs.iter().map(|p| p.as_path()).collect::<Vec<_>>());
+        let before = detect(&lake, &[]);
+        assert_eq!(before.len(), alerts, "{name}");
+        let out = compact(lake.to_str().unwrap(), &[]);
+        assert_eq!(out, format!("1 of 1 days compacted: {} files → 1 ({rows} rows)\n", inputs.len()), "{name}");
+        assert_eq!(detect(&lake, &[]), before, "{name}");
+        assert_eq!(parquet_files(&lake).len(), 1, "{name}");
+    }
 }
