@@ -21,12 +21,15 @@
 --                               (scanlake sets all three from the lake's files;
 --                               0, 0, 0 reads everything and is always exact)
 --   $stored_keys    true        the lake's files store SrcKey (false: compute it)
+--   $stored_bins    false       they store SrcBin and $bin is 5 minutes (false: compute it)
 WITH events AS (
     SELECT
         SrcIpAddr,
         -- The bin's number since 1970-01-01 (event times are never
         -- before): a division, much cheaper than date_bin for every event.
-        CAST(TimeGenerated AS BIGINT) / $bin_micros AS Bin,
+        -- The lake stores it for 5-minute bins: then the passes below find
+        -- their bins without decoding every event's time.
+        CASE WHEN $stored_bins THEN SrcBin ELSE CAST(TimeGenerated AS BIGINT) / $bin_micros END AS Bin,
         TimeGenerated,
         DstPortNumber,
         DstIpAddr,

@@ -86,9 +86,9 @@ in_turn() {
 }
 
 lake() {  # lake DIR ROWS DAYS [BUSY_SOURCES] : generate once
-    # The marker names the lake layout too (v8: external sources clustered first, the rows of the busiest bins first among them, each external row's source key and its file's port events of the source in its 5-minute bin, no dictionary for near-unique or constant columns, statistics where they prune, start and end times delta-encoded).
-    local busy=${4:-0} marker="$1/.done-$2-$3-v8"
-    [ "$busy" = 0 ] || marker="$1/.done-$2-$3-busy$busy-v8"
+    # The marker names the lake layout too (v9: external sources clustered first, the rows of the busiest bins first among them, each external row's source key, 5-minute bin and its file's port events of the source in that bin, no dictionary for near-unique or constant columns, statistics where they prune, start and end times delta-encoded).
+    local busy=${4:-0} marker="$1/.done-$2-$3-v9"
+    [ "$busy" = 0 ] || marker="$1/.done-$2-$3-busy$busy-v9"
     if [ ! -f "$marker" ]; then
         rm -rf "$1"
         "$BIN" -q generate --lake "$1" --rows "$2" --days "$3" --busy-sources "$busy" > /dev/null

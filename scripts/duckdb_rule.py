@@ -10,7 +10,8 @@ distinct ports has more than 50 port events), counted per numeric key
 (`SrcKey`, which the lake stores: the IPv4 address, else the low 64 bits of
 the IPv6 one, else 0; sources that share a key are counted together, which
 only adds groups; computed from SrcIpV4 and SrcIpV6Lo before the lake
-stored it), over the rows
+stored it) and stored 5-minute bin (`SrcBin`, as scanlake reads it since
+the lake stores it), over the rows
 whose file holds PART_MIN port events or more of their source in their
 5-minute bin (`SrcBinPortEvents`; the rows left out add at most UNSEEN_MAX
 to a group; scripts/skipping.py works the three numbers out); the exact
@@ -47,12 +48,12 @@ sql = f"""
 WITH e AS (
     SELECT SrcIpAddr, time_bucket(INTERVAL '5 minutes', TimeGenerated) AS b, TimeGenerated, DstPortNumber,
            DstIpAddr, EventCount, EventVendor || '/' || EventProduct AS r,
-           SrcKey AS k, SrcBinPortEvents AS p
+           SrcKey AS k, SrcBin AS sb, SrcBinPortEvents AS p
     FROM read_parquet('{lake}/network_session/*/*.parquet', hive_partitioning = true)
     WHERE {flag} {time_filter}
 ), s AS (
-    SELECT k, b FROM e WHERE p >= {part_min} OR p IS NULL
-    GROUP BY k, b HAVING count(DstPortNumber) + {unseen_max} > 50
+    SELECT k, sb FROM e WHERE p >= {part_min} OR p IS NULL
+    GROUP BY k, sb HAVING count(DstPortNumber) + {unseen_max} > 50
 ), ce AS (
     SELECT * FROM e WHERE p >= {evidence_min} OR p IS NULL
 )
@@ -61,7 +62,7 @@ SELECT e.SrcIpAddr, strftime(e.b, '%Y-%m-%dT%H:%M:%SZ') AS TimeGenerated, count(
        list_sort(list_distinct(list(e.r)))[1:20] AS ReportedBy,
        min(e.TimeGenerated) AS FirstSeen, max(e.TimeGenerated) AS LastSeen,
        sum(coalesce(e.EventCount, 1)) AS EventCount, count(DISTINCT e.DstIpAddr) AS DistinctTargets
-FROM ce e {"" if evidence_min > 0 else "JOIN s USING (k, b)"}
+FROM ce e {"" if evidence_min > 0 else "JOIN s USING (k, sb)"}
 GROUP BY e.SrcIpAddr, e.b
 HAVING count(DISTINCT e.DstPortNumber) > 50
 ORDER BY e.b, e.SrcIpAddr

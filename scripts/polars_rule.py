@@ -37,6 +37,7 @@ events = (
         "EventCount",
         pl.concat_str("EventVendor", pl.lit("/"), "EventProduct").alias("r"),
         pl.col("SrcKey").alias("k"),
+        pl.col("SrcBin").alias("sb"),
         pl.col("SrcBinPortEvents").alias("p"),
     )
 )
@@ -44,13 +45,13 @@ def at_least(n):
     return (pl.col("p") >= n) | pl.col("p").is_null()
 scanners = (
     events.filter(at_least(part_min))
-    .group_by("k", "b")
+    .group_by("k", "sb")
     .agg(pl.col("DstPortNumber").count().alias("c"))
     .filter(pl.col("c") + unseen_max > 50)
 )
 evidence = events.filter(at_least(evidence_min))
 if evidence_min == 0:  # else no two files span a bin: these rows are the groups' (as duckdb_rule.py)
-    evidence = evidence.join(scanners.select("k", "b"), on=["k", "b"], how="semi")
+    evidence = evidence.join(scanners.select("k", "sb"), on=["k", "sb"], how="semi")
 alerts = (
     evidence
     .group_by("SrcIpAddr", "b")

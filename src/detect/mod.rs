@@ -58,7 +58,7 @@ pub async fn detect(ctx: &SessionContext, query: &RuleQuery, params: &RuleParams
     let files = scope::lake_files(ctx, params.range).await?;
     let skip = Skipping::new(params, files.per_bin);
     tracing::debug!(?files, ?skip, "the lake's files, and what the rule's first pass skips");
-    let alerts = run_sql(ctx, &query.name, &query.sql, Some(bind(params, &skip, files.stored_keys)?)).await?;
+    let alerts = run_sql(ctx, &query.name, &query.sql, Some(bind(params, &skip, &files)?)).await?;
     Ok(Detection { alerts, exclusions: exclusions.into_iter().map(|e| e.label).zip(removed).collect() })
 }
 
@@ -101,7 +101,7 @@ impl Skipping {
 }
 
 /// The SQL parameters of the rule.
-fn bind(params: &RuleParams, skip: &Skipping, stored_keys: bool) -> Result<ParamValues> {
+fn bind(params: &RuleParams, skip: &Skipping, files: &scope::LakeFiles) -> Result<ParamValues> {
     let nanos = i64::try_from(params.bin.as_nanos())
         .map_err(|_| Error::parameter("bin", format!("{:?}", params.bin), "too long"))?;
     let bin = ScalarValue::new_interval_mdn(0, 0, nanos);
@@ -118,7 +118,12 @@ fn bind(params: &RuleParams, skip: &Skipping, stored_keys: bool) -> Result<Param
         ("part_min", ScalarValue::UInt32(Some(skip.part_min))),
         ("unseen_max", ScalarValue::Int64(Some(skip.unseen_max))),
         ("evidence_min", ScalarValue::UInt32(Some(skip.evidence_min))),
-        ("stored_keys", ScalarValue::Boolean(Some(stored_keys))),
+        ("stored_keys", ScalarValue::Boolean(Some(files.stored_keys))),
+        // The stored bins are the rule's only when its bins are the writer's.
+        (
+            "stored_bins",
+            ScalarValue::Boolean(Some(files.stored_bins && nanos / 1000 == crate::lake::schema::COUNT_BIN)),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -17,7 +17,8 @@ use ipnet::IpNet;
 use crate::detect::params::{Profile, RuleParams, SessionFilters, TimeRange};
 use crate::error::Result;
 use crate::lake::schema::{
-    COUNT_BIN, EXTERNAL, EXTERNAL_SENTINEL, PARTITION_COLUMN, SOURCE_KEY, TABLE, TIME_GENERATED_INDEX, file_schema,
+    COUNT_BIN, EXTERNAL, EXTERNAL_SENTINEL, PARTITION_COLUMN, SOURCE_BIN, SOURCE_KEY, TABLE, TIME_GENERATED_INDEX,
+    file_schema,
 };
 use crate::time::{Micros, utc_date};
 
@@ -34,6 +35,8 @@ pub struct LakeFiles {
     /// Whether every file with external rows stores their `SrcKey` (files
     /// written before it existed do not).
     pub stored_keys: bool,
+    /// The same for `SrcBin`.
+    pub stored_bins: bool,
 }
 
 /// The lake's files in the days of `range`, as a scan lists them, with
@@ -49,7 +52,7 @@ pub async fn listed_files(ctx: &SessionContext, range: TimeRange) -> Result<Opti
 
 /// The lake's files in `range`, listed as the rule's scan lists them.
 pub async fn lake_files(ctx: &SessionContext, range: TimeRange) -> Result<LakeFiles> {
-    let unknown = LakeFiles { per_bin: None, stored_keys: false };
+    let unknown = LakeFiles { per_bin: None, stored_keys: false, stored_bins: false };
     let Some(listed) = listed_files(ctx, range).await? else {
         return Ok(unknown);
     };
@@ -57,9 +60,10 @@ pub async fn lake_files(ctx: &SessionContext, range: TimeRange) -> Result<LakeFi
         Some(files) => files,
         None => return Ok(unknown),
     };
-    let stored_keys = files.iter().all(|file| stores_keys(file));
+    let stored_keys = files.iter().all(|file| stores(file, SOURCE_KEY));
+    let stored_bins = files.iter().all(|file| stores(file, SOURCE_BIN));
     let per_bin = files.into_iter().map(time_span).collect::<Option<Vec<_>>>().map(most_per_bin);
-    Ok(LakeFiles { per_bin, stored_keys })
+    Ok(LakeFiles { per_bin, stored_keys, stored_bins })
 }
 
 /// The most of `spans` (first and last event times) that one of the
@@ -90,20 +94,21 @@ pub fn time_span(file: &Statistics) -> Option<(Micros, Micros)> {
     Some((micros(column.min_value.get_value())?, micros(column.max_value.get_value())?))
 }
 
-/// Whether a lake file, by its statistics, has a `SrcKey` for its external
-/// rows: a value in some row, or no external row under either profile. A
-/// file without the column shows it as null in every row.
-fn stores_keys(file: &Statistics) -> bool {
+/// Whether a lake file, by its statistics, has `derived` (`SrcKey`,
+/// `SrcBin`) for its external rows: a value in some row, or no external
+/// row under either profile. A file without the column shows it as null in
+/// every row.
+fn stores(file: &Statistics, derived: &str) -> bool {
     let schema = file_schema();
     let column = |name: &str| schema.index_of(name).ok().and_then(|i| file.column_statistics.get(i));
     let rows = file.num_rows.get_value();
-    let some_key = column(SOURCE_KEY)
-        .and_then(|keys| keys.null_count.get_value())
+    let some_value = column(derived)
+        .and_then(|values| values.null_count.get_value())
         .is_some_and(|nulls| rows.is_some_and(|rows| nulls < rows));
     let never_external = [EXTERNAL, EXTERNAL_SENTINEL].iter().all(|flag| {
         column(flag).is_some_and(|flags| matches!(flags.max_value.get_value(), Some(ScalarValue::Boolean(Some(false)))))
     });
-    some_key || never_external
+    some_value || never_external
 }
 
 /// One exclusion and the expression that matches the events it removes.

@@ -69,6 +69,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         // Filled by the lake writer, per file (see `writer::BinCounts`).
         Field::new(BIN_PORT_EVENTS, DataType::UInt32, true),
         Field::new(SOURCE_KEY, DataType::UInt64, true),
+        Field::new(SOURCE_BIN, DataType::Int64, true),
     ]))
 });
 
@@ -97,6 +98,11 @@ pub const COUNT_BIN: i64 = 5 * 60 * 1_000_000;
 /// IPv6 one, else 0. Null for other rows, and in files written before it
 /// existed.
 pub const SOURCE_KEY: &str = "SrcKey";
+/// Per row of an external source (under either profile): its 5-minute bin
+/// ([`COUNT_BIN`]) as a number since 1970 (`TimeGenerated / COUNT_BIN`,
+/// rounded down). Null for other rows, and in files written before it
+/// existed.
+pub const SOURCE_BIN: &str = "SrcBin";
 
 /// One network-session event as a source adapter produces it. Text borrows
 /// from the input where it can. Addresses are canonicalised by the builder.
@@ -330,6 +336,7 @@ impl SessionBatchBuilder {
             // The writer fills these, once it has all of a file's rows.
             new_null_array(&DataType::UInt32, self.len),
             new_null_array(&DataType::UInt64, self.len),
+            new_null_array(&DataType::Int64, self.len),
         ];
         RecordBatch::try_new(file_schema(), columns).expect("builder columns match the lake schema")
     }

@@ -9,8 +9,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int32Array, RecordBatch, TimestampMicrosecondArray, UInt32Array,
-    UInt64Array, make_array,
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray,
+    UInt32Array, UInt64Array, make_array,
 };
 use arrow::compute::{concat, take};
 use arrow::datatypes::{Int32Type, SchemaRef, TimestampMicrosecondType, UInt32Type, UInt64Type};
@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::lake::location::LakeLocation;
 use crate::lake::manifest;
 use crate::lake::schema::{
-    BIN_PORT_EVENTS, COUNT_BIN, EXTERNAL, EXTERNAL_SENTINEL, PARTITION_COLUMN, SCHEMA_VERSION, SOURCE_KEY,
+    BIN_PORT_EVENTS, COUNT_BIN, EXTERNAL, EXTERNAL_SENTINEL, PARTITION_COLUMN, SCHEMA_VERSION, SOURCE_BIN, SOURCE_KEY,
 };
 use crate::time::{DAY, utc_date, utc_day};
 
@@ -163,7 +163,9 @@ impl PartitionWriter {
         .fold(props, |props, column| props.set_column_dictionary_enabled(ColumnPath::from(column), false));
         // The source key prunes nothing, but its null count per row group
         // tells the rule that the file stores it (see `scope::lake_files`).
-        let props = props.set_column_statistics_enabled(ColumnPath::from(SOURCE_KEY), EnabledStatistics::Chunk);
+        let props = [SOURCE_KEY, SOURCE_BIN].into_iter().fold(props, |props, column| {
+            props.set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::Chunk)
+        });
         // Start and end times: the difference from the row before takes a
         // few bits (the rows are in time order), where plain values leave
         // zstd 8 bytes a row to squeeze. Files are about 4 % smaller.
@@ -445,22 +447,26 @@ impl BinCounts {
         counts
     }
 
-    /// `pieces` with [`BIN_PORT_EVENTS`] set where [`SOURCE_KEY`] is.
+    /// `pieces` with [`BIN_PORT_EVENTS`] and [`SOURCE_BIN`] set where [`SOURCE_KEY`] is.
     fn filled_in(&self, pieces: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
         pieces
             .into_iter()
             .map(|piece| {
                 let rows = OrderColumns::of(&piece)?;
-                let counts: UInt32Array = rows
+                let bins: Int64Array = rows
                     .keys
                     .iter()
                     .enumerate()
-                    .map(|(i, key)| {
-                        let bin = rows.times.value(i).div_euclid(COUNT_BIN);
-                        key.map(|key| self.per_bin.get(&(key, bin)).copied().unwrap_or(0))
-                    })
+                    .map(|(i, key)| key.map(|_| rows.times.value(i).div_euclid(COUNT_BIN)))
                     .collect();
-                replaced(piece, BIN_PORT_EVENTS, Arc::new(counts))
+                let counts: UInt32Array = rows
+                    .keys
+                    .iter()
+                    .zip(bins.iter())
+                    .map(|(key, bin)| Some(self.per_bin.get(&(key?, bin?)).copied().unwrap_or(0)))
+                    .collect();
+                let piece = replaced(piece, BIN_PORT_EVENTS, Arc::new(counts))?;
+                replaced(piece, SOURCE_BIN, Arc::new(bins))
             })
             .collect()
     }
@@ -732,7 +738,7 @@ mod tests {
     }
 
     #[test]
-    fn each_external_row_holds_its_source_s_key_and_port_events_in_its_bin() {
+    fn each_external_row_holds_its_source_s_key_bin_and_port_events_in_its_bin() {
         let mut builder = SessionBatchBuilder::default();
         let mut row = |second: i64, source: &'static str, port: Option<i32>| {
             builder.append(&SessionRow {
@@ -754,6 +760,10 @@ mod tests {
         let column = pieces[0].column_by_name(BIN_PORT_EVENTS).expect("column").as_primitive::<UInt32Type>();
         let values: Vec<Option<u32>> = column.iter().collect();
         assert_eq!(values, [Some(3), Some(3), Some(1), Some(3), Some(3), None, Some(1)]);
+        let bins = pieces[0].column_by_name(SOURCE_BIN).expect("column").as_primitive::<arrow::datatypes::Int64Type>();
+        let bins: Vec<Option<i64>> = bins.iter().collect();
+        let bin = 19_832 * DAY / COUNT_BIN;
+        assert_eq!(bins, [Some(bin), Some(bin), Some(bin + 1), Some(bin), Some(bin), None, Some(bin)]);
         let keys = pieces[0].column_by_name(SOURCE_KEY).expect("column").as_primitive::<UInt64Type>();
         let v4 = u64::from(u32::from(std::net::Ipv4Addr::new(198, 51, 100, 1)));
         let keys: Vec<Option<u64>> = keys.iter().collect();
