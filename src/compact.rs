@@ -87,37 +87,35 @@ pub async fn compact(lake: &LakeLocation, options: &CompactOptions) -> Result<Co
         days.entry(day).or_default().push(file);
     }
     summary.days = days.len();
-    for (day, files) in days {
-        if !worth_compacting(&files, options.rows_per_file) {
-            continue;
+    let mut committed = Vec::new();
+    let mut failed = None;
+    for (day, files) in days.iter().filter(|(_, files)| worth_compacting(files, options.rows_per_file)) {
+        match compact_day(&ctx, lake, day, files, options.rows_per_file).await {
+            Ok((journal, rows)) => {
+                tracing::info!("{day}: {} files → {} ({rows} rows)", files.len(), journal.new.len());
+                summary.compacted += 1;
+                summary.files_before += files.len();
+                summary.files_after += journal.new.len();
+                summary.rows += rows;
+                committed.push(journal);
+            }
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
         }
-        let before = files.len();
-        let (rows, after) = compact_day(&ctx, lake, &day, &files, options.rows_per_file).await?;
-        tracing::info!("{day}: {before} files → {after} ({rows} rows)");
-        summary.compacted += 1;
-        summary.files_before += before;
-        summary.files_after += after;
-        summary.rows += rows;
     }
-    Ok(summary)
+    // The manifest follows the days compacted, also when a later one failed.
+    journal::finish(lake, &committed).await?;
+    failed.map_or(Ok(summary), Err)
 }
 
 /// Whether `location` is named like an ingest's file (`part-<stem>-<n>`,
 /// see `manifest::file_stem`) that no manifest entry lists: its ingest
 /// has not completed, and run again it would write that name again.
 fn from_unfinished_ingest(location: &Path, ingested: &BTreeSet<&str>) -> bool {
-    let name = location.filename().unwrap_or_default();
-    let stem = name.strip_prefix("part-").and_then(|rest| rest.strip_suffix(".parquet")).unwrap_or_default();
-    let ingest_name = match stem.split_once('-') {
-        Some((hash, batch)) => {
-            hash.len() == 20
-                && hash.bytes().all(|b| b.is_ascii_hexdigit())
-                && batch.len() >= 5
-                && batch.bytes().all(|b| b.is_ascii_digit())
-        }
-        None => false,
-    };
-    ingest_name && !ingested.contains(manifest::in_table(location.as_ref()))
+    manifest::is_ingest_file_name(location.filename().unwrap_or_default())
+        && !ingested.contains(manifest::in_table(location.as_ref()))
 }
 
 /// A day is worth compacting when two of its files hold events of one
@@ -134,15 +132,16 @@ fn worth_compacting(files: &[PartitionedFile], rows_per_file: usize) -> bool {
 }
 
 /// Rewrites `files`, one day's, in time order into files of about
-/// `rows_per_file` rows that end at a bin's end, and swaps them in.
-/// Returns the rows and the new files' count.
+/// `rows_per_file` rows that end at a bin's end, swaps them in and deletes
+/// the old ones. Returns the committed journal (for [`journal::finish`])
+/// and the rows.
 async fn compact_day(
     ctx: &SessionContext,
     lake: &LakeLocation,
     day: &Path,
     files: &[PartitionedFile],
     rows_per_file: usize,
-) -> Result<(usize, usize)> {
+) -> Result<(Journal, usize)> {
     let old: Vec<String> = files.iter().map(|file| file.object_meta.location.to_string()).collect();
     let mut journal = Journal::new(day, old);
     journal.begin(lake).await?;
@@ -155,10 +154,9 @@ async fn compact_day(
             return Err(e);
         }
     };
-    let count = new.len();
     journal.commit(lake, new).await?;
-    journal.finish(lake).await?;
-    Ok((rows, count))
+    journal.delete_old(lake).await?;
+    Ok((journal, rows))
 }
 
 /// Writes the rows of `journal`'s old files in time order into new files

@@ -15,6 +15,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::engine::{QueryResult, run_sql};
 use crate::error::{Error, Result};
+use crate::lake::schema::COUNT_BIN;
 pub use alert::Alert;
 pub use params::{Profile, RuleParams, SessionFilters, TimeRange};
 
@@ -85,7 +86,7 @@ impl Skipping {
         let Some(files) = files else {
             return Self { part_min: 0, unseen_max: 0, evidence_min: 0 };
         };
-        let (bin, writer_bin) = (params.bin.as_micros(), crate::lake::schema::COUNT_BIN as u128);
+        let (bin, writer_bin) = (params.bin.as_micros(), COUNT_BIN as u128);
         let writer_bins = if bin > 0 && writer_bin % bin == 0 {
             1 // inside one writer bin
         } else if bin % writer_bin == 0 {
@@ -120,10 +121,7 @@ fn bind(params: &RuleParams, skip: &Skipping, files: &scope::LakeFiles) -> Resul
         ("evidence_min", ScalarValue::UInt32(Some(skip.evidence_min))),
         ("stored_keys", ScalarValue::Boolean(Some(files.stored_keys))),
         // The stored bins are the rule's only when its bins are the writer's.
-        (
-            "stored_bins",
-            ScalarValue::Boolean(Some(files.stored_bins && nanos / 1000 == crate::lake::schema::COUNT_BIN)),
-        ),
+        ("stored_bins", ScalarValue::Boolean(Some(files.stored_bins && nanos / 1000 == COUNT_BIN))),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

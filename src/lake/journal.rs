@@ -4,17 +4,18 @@
 //!
 //! A compaction records the files it replaces (`begin`), writes the new
 //! ones under names that start with its id, records them (`commit`, one
-//! PUT: the moment the new files take over), then deletes the old files,
-//! points the manifest at the new ones and deletes the journal (`finish`).
-//! Until the commit, readers leave the new files out; after it, the old
-//! ones. A journal left by a kill is finished (when committed) or undone
-//! (when not) by the next `compact`.
+//! PUT: the moment the new files take over) and deletes the old files
+//! (`delete_old`). Once every day of a run is done, the manifest is
+//! pointed at the new files, in one pass for all, and the journals are
+//! deleted (`finish`). Until the commit, readers leave the new files out;
+//! after it, the old ones. A journal left by a kill is finished (when
+//! committed) or undone (when not) by the next `compact`.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, PutMode};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -61,17 +62,10 @@ impl Journal {
         lake.root.clone().join(FOLDER).join(format!("{}.json", self.id))
     }
 
-    async fn put(&self, lake: &LakeLocation, mode: PutMode) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| Error::Lake { lake: lake.display.clone(), reason: e.to_string() })?;
-        lake.store.put_opts(&self.location(lake), PutPayload::from(json), PutOptions::from(mode)).await?;
-        Ok(())
-    }
-
     /// Records the compaction before any new file is written. Fails if one
     /// of the same files is under way.
     pub async fn begin(&self, lake: &LakeLocation) -> Result<()> {
-        match self.put(lake, PutMode::Create).await {
+        match lake.put_json(&self.location(lake), self, PutMode::Create).await {
             Err(Error::ObjectStore(object_store::Error::AlreadyExists { .. })) => Err(Error::Lake {
                 lake: lake.display.clone(),
                 reason: format!("{}: another compaction of these files is under way", self.partition),
@@ -84,27 +78,15 @@ impl Journal {
     pub async fn commit(&mut self, lake: &LakeLocation, new: Vec<String>) -> Result<()> {
         self.new = new;
         self.committed = true;
-        self.put(lake, PutMode::Overwrite).await
+        lake.put_json(&self.location(lake), self, PutMode::Overwrite).await
     }
 
-    /// After the commit: deletes the old files, points the manifest's
-    /// entries that listed them at the new ones, and deletes the journal.
-    pub async fn finish(&self, lake: &LakeLocation) -> Result<()> {
-        let old: BTreeSet<&str> = self.old.iter().map(|file| manifest::in_table(file)).collect();
+    /// After the commit: deletes the old files.
+    pub async fn delete_old(&self, lake: &LakeLocation) -> Result<()> {
         for path in self.old.iter().filter(|path| !self.new.contains(path)) {
-            delete(lake, &Path::from(path.as_str())).await?;
+            lake.delete_if_present(&Path::from(path.as_str())).await?;
         }
-        for mut entry in manifest::all(lake).await? {
-            if entry.files.iter().any(|file| old.contains(manifest::in_table(file))) {
-                entry.files.retain(|file| !old.contains(manifest::in_table(file)));
-                entry.files.extend(self.new.iter().cloned());
-                entry.files.sort();
-                entry.files.dedup();
-                entry.compacted = true;
-                manifest::write(lake, &entry).await?;
-            }
-        }
-        delete(lake, &self.location(lake)).await
+        Ok(())
     }
 
     /// Before the commit: deletes the new files written so far and the journal.
@@ -113,41 +95,46 @@ impl Journal {
         let partition = Path::from(self.partition.as_str());
         let written: Vec<object_store::ObjectMeta> = lake.store.list(Some(&partition)).try_collect().await?;
         for meta in written.iter().filter(|meta| meta.location.as_ref().starts_with(&prefix)) {
-            delete(lake, &meta.location).await?;
+            lake.delete_if_present(&meta.location).await?;
         }
-        delete(lake, &self.location(lake)).await
+        lake.delete_if_present(&self.location(lake)).await
     }
 }
 
-fn delete_error(e: object_store::Error) -> Result<()> {
-    match e {
-        object_store::Error::NotFound { .. } => Ok(()),
-        e => Err(e.into()),
+/// After the commits and `delete_old` of `journals`: points the manifest's
+/// entries that listed their old files at the new ones (the manifest read
+/// once for all of them), then deletes the journals.
+pub async fn finish(lake: &LakeLocation, journals: &[Journal]) -> Result<()> {
+    if journals.is_empty() {
+        return Ok(());
     }
-}
-
-async fn delete(lake: &LakeLocation, path: &Path) -> Result<()> {
-    lake.store.delete(path).await.or_else(delete_error)
+    // Each old file (from the table's folder on) and the journal that replaced it.
+    let replaced: BTreeMap<&str, &Journal> = journals
+        .iter()
+        .flat_map(|journal| journal.old.iter().map(move |file| (manifest::in_table(file), journal)))
+        .collect();
+    for mut entry in manifest::all(lake).await? {
+        let by: Vec<&Journal> =
+            entry.files.iter().filter_map(|file| replaced.get(manifest::in_table(file))).copied().collect();
+        if by.is_empty() {
+            continue;
+        }
+        entry.files.retain(|file| !replaced.contains_key(manifest::in_table(file)));
+        entry.files.extend(by.iter().flat_map(|journal| journal.new.iter().cloned()));
+        entry.files.sort();
+        entry.files.dedup();
+        entry.compacted = true;
+        manifest::write(lake, &entry).await?;
+    }
+    for journal in journals {
+        lake.delete_if_present(&journal.location(lake)).await?;
+    }
+    Ok(())
 }
 
 /// The journals of compactions not finished: under way, or killed.
 pub async fn unfinished(lake: &LakeLocation) -> Result<Vec<Journal>> {
-    let folder = lake.root.clone().join(FOLDER);
-    let listed: Vec<object_store::ObjectMeta> = lake.store.list(Some(&folder)).try_collect().await?;
-    let mut journals = Vec::new();
-    for meta in listed.iter().filter(|meta| meta.location.as_ref().ends_with(".json")) {
-        let bytes = match lake.store.get(&meta.location).await {
-            Ok(got) => got.bytes().await?,
-            // Finished since it was listed.
-            Err(object_store::Error::NotFound { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        journals.push(serde_json::from_slice(&bytes).map_err(|e| Error::Lake {
-            lake: lake.display.clone(),
-            reason: format!("{}: not a compaction journal: {e}", meta.location),
-        })?);
-    }
-    Ok(journals)
+    lake.json_objects(FOLDER, "a compaction journal").await
 }
 
 /// Leaves out of this process's listings the files a reader must not see:
@@ -171,14 +158,15 @@ pub async fn hide_unfinished(lake: &LakeLocation) -> Result<usize> {
 /// others. Returns how many there were.
 pub async fn recover(lake: &LakeLocation) -> Result<usize> {
     let journals = unfinished(lake).await?;
-    for journal in &journals {
-        if journal.committed {
-            tracing::warn!("{}: finishing a compaction that was interrupted", journal.partition);
-            journal.finish(lake).await?;
-        } else {
-            tracing::warn!("{}: undoing a compaction that was interrupted before it completed", journal.partition);
-            journal.undo(lake).await?;
-        }
+    let (committed, unfinished): (Vec<Journal>, Vec<Journal>) = journals.into_iter().partition(|j| j.committed);
+    for journal in &unfinished {
+        tracing::warn!("{}: undoing a compaction that was interrupted before it completed", journal.partition);
+        journal.undo(lake).await?;
     }
-    Ok(journals.len())
+    for journal in &committed {
+        tracing::warn!("{}: finishing a compaction that was interrupted", journal.partition);
+        journal.delete_old(lake).await?;
+    }
+    finish(lake, &committed).await?;
+    Ok(committed.len() + unfinished.len())
 }

@@ -3,8 +3,11 @@
 use std::sync::Arc;
 
 use datafusion::datasource::listing::ListingTableUrl;
-use object_store::ObjectStore;
+use futures::TryStreamExt;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::lake::schema::TABLE;
@@ -48,6 +51,47 @@ impl LakeLocation {
     pub fn table_url(&self) -> Result<ListingTableUrl> {
         let base = self.store_url.as_str().trim_end_matches('/');
         Ok(ListingTableUrl::parse(format!("{base}/{}/", self.table_path()))?)
+    }
+
+    /// The JSON object at `location`, read as `what` (for messages); `None`
+    /// if there is none.
+    pub async fn json_object<T: DeserializeOwned>(&self, location: &Path, what: &str) -> Result<Option<T>> {
+        let bytes = match self.store.get(location).await {
+            Ok(got) => got.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Lake { lake: self.display.clone(), reason: format!("{location}: not {what}: {e}") })
+    }
+
+    /// Every JSON object in the lake root's `folder` (`_ingest`,
+    /// `_compact`), read as `what`; those deleted since listed are left out.
+    pub async fn json_objects<T: DeserializeOwned>(&self, folder: &str, what: &str) -> Result<Vec<T>> {
+        let folder = self.root.clone().join(folder);
+        let listed: Vec<object_store::ObjectMeta> = self.store.list(Some(&folder)).try_collect().await?;
+        let mut objects = Vec::with_capacity(listed.len());
+        for meta in listed.iter().filter(|meta| meta.location.as_ref().ends_with(".json")) {
+            objects.extend(self.json_object(&meta.location, what).await?);
+        }
+        Ok(objects)
+    }
+
+    /// Stores `value` as JSON at `location` (`mode`: create only, or overwrite).
+    pub async fn put_json<T: Serialize>(&self, location: &Path, value: &T, mode: PutMode) -> Result<()> {
+        let json = serde_json::to_vec_pretty(value)
+            .map_err(|e| Error::Lake { lake: self.display.clone(), reason: e.to_string() })?;
+        self.store.put_opts(location, PutPayload::from(json), PutOptions::from(mode)).await?;
+        Ok(())
+    }
+
+    /// Deletes `location`; one already gone is no error.
+    pub async fn delete_if_present(&self, location: &Path) -> Result<()> {
+        match self.store.delete(location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Checks the lake can be listed, so a missing bucket or wrong

@@ -6,9 +6,8 @@
 //! an ingest killed half-way and run again writes the same names: files that
 //! made it are kept, the rest are written, and nothing is stored twice.
 
-use futures::TryStreamExt;
+use object_store::PutMode;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -51,41 +50,17 @@ fn path(lake: &LakeLocation, fingerprint: &str) -> Path {
 
 /// The manifest entry for `fingerprint`, if that content was ingested.
 pub async fn read(lake: &LakeLocation, fingerprint: &str) -> Result<Option<Entry>> {
-    let location = path(lake, fingerprint);
-    match get(lake, &location).await {
-        Ok(entry) => Ok(Some(entry)),
-        Err(Error::ObjectStore(object_store::Error::NotFound { .. })) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// The entry stored at `location`.
-async fn get(lake: &LakeLocation, location: &Path) -> Result<Entry> {
-    let bytes = lake.store.get(location).await?.bytes().await?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Lake {
-        lake: lake.display.clone(),
-        reason: format!("{location}: not a manifest entry: {e}"),
-    })
+    lake.json_object(&path(lake, fingerprint), "a manifest entry").await
 }
 
 /// Every entry of the lake's manifest.
 pub async fn all(lake: &LakeLocation) -> Result<Vec<Entry>> {
-    let folder = lake.root.clone().join(FOLDER);
-    let listed: Vec<object_store::ObjectMeta> = lake.store.list(Some(&folder)).try_collect().await?;
-    let mut entries = Vec::with_capacity(listed.len());
-    for meta in listed.iter().filter(|meta| meta.location.as_ref().ends_with(".json")) {
-        entries.push(get(lake, &meta.location).await?);
-    }
-    Ok(entries)
+    lake.json_objects(FOLDER, "a manifest entry").await
 }
 
 /// Records `entry` (replacing an older one for the same content).
 pub async fn write(lake: &LakeLocation, entry: &Entry) -> Result<()> {
-    let json = serde_json::to_vec_pretty(entry)
-        .map_err(|e| Error::Lake { lake: lake.display.clone(), reason: e.to_string() })?;
-    let location = path(lake, &entry.fingerprint);
-    lake.store.put_opts(&location, PutPayload::from(json), PutOptions::from(PutMode::Overwrite)).await?;
-    Ok(())
+    lake.put_json(&path(lake, &entry.fingerprint), entry, PutMode::Overwrite).await
 }
 
 /// `file` (a path an entry lists) from the event table's folder on
@@ -104,6 +79,19 @@ pub fn in_table(file: &str) -> &str {
 pub fn file_stem(fingerprint: &str, generation: u32, settings: &str) -> String {
     let hash = blake3::hash(format!("{fingerprint}|{generation}|{settings}").as_bytes());
     hash.to_hex()[..20].to_string()
+}
+
+/// Whether `name` is a name an ingest gives its lake files:
+/// `part-<stem>-<batch>.parquet`, the stem from [`file_stem`], the batches
+/// numbered from `00000` (see `ingest::sink`).
+pub fn is_ingest_file_name(name: &str) -> bool {
+    let stem = name.strip_prefix("part-").and_then(|rest| rest.strip_suffix(".parquet")).unwrap_or_default();
+    stem.split_once('-').is_some_and(|(hash, batch)| {
+        hash.len() == 20
+            && hash.bytes().all(|b| b.is_ascii_hexdigit())
+            && batch.len() >= 5
+            && batch.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// The fingerprint of a local file's content.

@@ -13,11 +13,11 @@ use arrow::array::{
     UInt32Array, UInt64Array, make_array,
 };
 use arrow::compute::{concat, take};
-use arrow::datatypes::{Int32Type, SchemaRef, TimestampMicrosecondType, UInt32Type, UInt64Type};
+use arrow::datatypes::{Int32Type, Int64Type, SchemaRef, TimestampMicrosecondType, UInt32Type, UInt64Type};
 use arrow::error::ArrowError;
 use datafusion::common::HashMap;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, WriteMultipart};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::compute_leaves;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -205,10 +205,7 @@ impl PartitionWriter {
             Message::Done { mut entry, replaces } => {
                 entry.files = self.written();
                 for old in replaces.iter().filter(|f| !entry.files.contains(f)) {
-                    match self.store.delete(&Path::from(old.as_str())).await {
-                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                        Err(e) => return Err(e.into()),
-                    }
+                    self.lake.delete_if_present(&Path::from(old.as_str())).await?;
                 }
                 manifest::write(&self.lake, &entry).await
             }
@@ -228,7 +225,7 @@ impl PartitionWriter {
         if pieces.iter().all(|p| p.num_rows() == 0) {
             return Ok(());
         }
-        let pieces = with_source_keys(pieces)?;
+        let pieces = with_sources(pieces)?;
         let counts = BinCounts::of(&pieces)?;
         let pieces = counts.filled_in(pieces)?;
         let (order, days) = storage_order(&pieces, Some(&counts.descending()))?;
@@ -351,8 +348,10 @@ struct OrderColumns<'b> {
     times: &'b TimestampMicrosecondArray,
     sentinel: &'b BooleanArray,
     external: &'b BooleanArray,
-    /// [`SOURCE_KEY`]: set for the external rows (see [`with_source_keys`]).
+    /// [`SOURCE_KEY`]: set for the external rows (see [`with_sources`]).
     keys: &'b UInt64Array,
+    /// [`SOURCE_BIN`]: set with the keys.
+    bins: &'b Int64Array,
     /// [`BIN_PORT_EVENTS`]: set with the keys (see [`BinCounts::filled_in`]).
     bin_counts: &'b UInt32Array,
     ports: &'b Int32Array,
@@ -365,6 +364,7 @@ impl<'b> OrderColumns<'b> {
             sentinel: lake_column(piece, EXTERNAL_SENTINEL, |c| c.as_boolean_opt())?,
             external: lake_column(piece, EXTERNAL, |c| c.as_boolean_opt())?,
             keys: lake_column(piece, SOURCE_KEY, |c| c.as_primitive_opt::<UInt64Type>())?,
+            bins: lake_column(piece, SOURCE_BIN, |c| c.as_primitive_opt::<Int64Type>())?,
             bin_counts: lake_column(piece, BIN_PORT_EVENTS, |c| c.as_primitive_opt::<UInt32Type>())?,
             ports: lake_column(piece, "DstPortNumber", |c| c.as_primitive_opt::<Int32Type>())?,
         })
@@ -377,10 +377,11 @@ impl<'b> OrderColumns<'b> {
     }
 }
 
-/// `pieces` with [`SOURCE_KEY`] set in the rows of sources external under
-/// either profile: the rule's numeric key, the IPv4 address, else the low
-/// 64 bits of the IPv6 one, else 0.
-fn with_source_keys(pieces: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+/// `pieces` with [`SOURCE_KEY`] and [`SOURCE_BIN`] set in the rows of
+/// sources external under either profile: the rule's numeric key (the IPv4
+/// address, else the low 64 bits of the IPv6 one, else 0) and the row's
+/// 5-minute bin.
+fn with_sources(pieces: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
     pieces
         .into_iter()
         .map(|piece| {
@@ -392,13 +393,15 @@ fn with_source_keys(pieces: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
                 (false, true) => v6_lo.value(i),
                 (false, false) => 0,
             };
-            let keys: UInt64Array = (0..piece.num_rows())
-                .map(|i| {
-                    let (sentinel, external) = rows.ranks(i);
-                    (sentinel == 0 || external == 0).then(|| key(i))
-                })
-                .collect();
-            replaced(piece, SOURCE_KEY, Arc::new(keys))
+            let external = |i: usize| {
+                let (sentinel, external) = rows.ranks(i);
+                sentinel == 0 || external == 0
+            };
+            let keys: UInt64Array = (0..piece.num_rows()).map(|i| external(i).then(|| key(i))).collect();
+            let bins: Int64Array =
+                (0..piece.num_rows()).map(|i| external(i).then(|| rows.times.value(i).div_euclid(COUNT_BIN))).collect();
+            let piece = replaced(piece, SOURCE_KEY, Arc::new(keys))?;
+            replaced(piece, SOURCE_BIN, Arc::new(bins))
         })
         .collect()
 }
@@ -424,15 +427,14 @@ struct BinCounts {
 }
 
 impl BinCounts {
-    /// The counts of `pieces`, whose [`SOURCE_KEY`] is set (see [`with_source_keys`]).
+    /// The counts of `pieces`, whose sources are set (see [`with_sources`]).
     fn of(pieces: &[RecordBatch]) -> Result<Self> {
         let mut per_bin: HashMap<(u64, i64), u32> = HashMap::new();
         for piece in pieces {
             let rows = OrderColumns::of(piece)?;
-            for (i, key) in rows.keys.iter().enumerate() {
-                if let Some(key) = key {
-                    *per_bin.entry((key, rows.times.value(i).div_euclid(COUNT_BIN))).or_default() +=
-                        u32::from(rows.ports.is_valid(i));
+            for (i, (key, bin)) in rows.keys.iter().zip(rows.bins.iter()).enumerate() {
+                if let (Some(key), Some(bin)) = (key, bin) {
+                    *per_bin.entry((key, bin)).or_default() += u32::from(rows.ports.is_valid(i));
                 }
             }
         }
@@ -447,26 +449,19 @@ impl BinCounts {
         counts
     }
 
-    /// `pieces` with [`BIN_PORT_EVENTS`] and [`SOURCE_BIN`] set where [`SOURCE_KEY`] is.
+    /// `pieces` with [`BIN_PORT_EVENTS`] set where the sources are.
     fn filled_in(&self, pieces: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
         pieces
             .into_iter()
             .map(|piece| {
                 let rows = OrderColumns::of(&piece)?;
-                let bins: Int64Array = rows
-                    .keys
-                    .iter()
-                    .enumerate()
-                    .map(|(i, key)| key.map(|_| rows.times.value(i).div_euclid(COUNT_BIN)))
-                    .collect();
                 let counts: UInt32Array = rows
                     .keys
                     .iter()
-                    .zip(bins.iter())
+                    .zip(rows.bins.iter())
                     .map(|(key, bin)| Some(self.per_bin.get(&(key?, bin?)).copied().unwrap_or(0)))
                     .collect();
-                let piece = replaced(piece, BIN_PORT_EVENTS, Arc::new(counts))?;
-                replaced(piece, SOURCE_BIN, Arc::new(bins))
+                replaced(piece, BIN_PORT_EVENTS, Arc::new(counts))
             })
             .collect()
     }
@@ -734,7 +729,7 @@ mod tests {
     }
 
     fn keyed(pieces: Vec<RecordBatch>) -> Vec<RecordBatch> {
-        with_source_keys(pieces).expect("keys")
+        with_sources(pieces).expect("sources")
     }
 
     #[test]
@@ -760,7 +755,7 @@ mod tests {
         let column = pieces[0].column_by_name(BIN_PORT_EVENTS).expect("column").as_primitive::<UInt32Type>();
         let values: Vec<Option<u32>> = column.iter().collect();
         assert_eq!(values, [Some(3), Some(3), Some(1), Some(3), Some(3), None, Some(1)]);
-        let bins = pieces[0].column_by_name(SOURCE_BIN).expect("column").as_primitive::<arrow::datatypes::Int64Type>();
+        let bins = pieces[0].column_by_name(SOURCE_BIN).expect("column").as_primitive::<Int64Type>();
         let bins: Vec<Option<i64>> = bins.iter().collect();
         let bin = 19_832 * DAY / COUNT_BIN;
         assert_eq!(bins, [Some(bin), Some(bin), Some(bin + 1), Some(bin), Some(bin), None, Some(bin)]);
